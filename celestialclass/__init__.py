@@ -1,0 +1,32 @@
+"""celestialclass: galaxy or nebula/star cluster, from one raw HST chip.
+
+The package imports its subpackages on first use, so that the command line
+starts fast:
+
+- `celestialclass.io` reads raw ACS/WFC and WFC3/UVIS exposures; importing it
+  registers the ``hst_raw`` format with astropy's unified I/O.
+- `celestialclass.simulate` writes raw exposures.
+"""
+
+import importlib
+
+from .exceptions import CelestialClassError
+
+try:
+    from ._version import version as __version__
+except ImportError:  # pragma: no cover - a source tree that was never built
+    __version__ = "0.0.0"
+
+__all__ = ["CelestialClassError", "__version__"]
+
+_SUBMODULES = ("io", "simulate", "exceptions", "cli")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBMODULES))

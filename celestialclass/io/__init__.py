@@ -1,0 +1,24 @@
+"""Instrument-aware readers of raw HST exposures.
+
+Importing this module registers the ``hst_raw`` format with astropy's unified
+I/O, so ``CCDData.read(path, format="hst_raw", hdu=4)`` works. No identifier is
+registered: a raw file is also a plain FITS file, and guessing would make
+``CCDData.read(path)`` ambiguous.
+"""
+
+from .describe import describe_raw
+from .instruments import LAYOUTS, LCID_SHAPE, get_layout
+from .raw import TRIM_MODES, identify_layout, read_raw
+from .registry import register
+
+__all__ = [
+    "read_raw",
+    "describe_raw",
+    "identify_layout",
+    "get_layout",
+    "LAYOUTS",
+    "LCID_SHAPE",
+    "TRIM_MODES",
+]
+
+register()

@@ -1,0 +1,88 @@
+"""Summaries of raw files: what they hold and whether celestialclass can read them."""
+
+from __future__ import annotations
+
+import os
+
+from astropy.io import fits
+
+from ..exceptions import CelestialClassError
+from .raw import RawSource, _check_sci, _open_raw, _select, identify_layout
+
+__all__ = ["describe_raw"]
+
+
+def _filter_name(primary, keywords) -> str | None:
+    names = [str(primary.get(key, "")).strip() for key in keywords]
+    names = [n for n in names if n and not n.upper().startswith("CLEAR")]
+    return "+".join(names) if names else ("CLEAR" if any(primary.get(k) for k in keywords) else None)
+
+
+def describe_raw(path: RawSource) -> dict:
+    """Describe a raw exposure without reading its pixels.
+
+    Parameters
+    ----------
+    path : str, path-like or `~astropy.io.fits.HDUList`
+        The file to describe. Unsupported or broken files are described
+        too: ``supported`` is then False and ``reason`` says why.
+
+    Returns
+    -------
+    info : dict
+        ``file``, ``supported`` (bool), ``reason`` (str or None),
+        ``instrument`` (e.g. ``'ACS/WFC'``), ``detector``, ``filter``,
+        ``exptime`` (s), ``target`` and ``chips``: one dict per SCI chip with
+        ``hdu``, ``ccdchip``, ``name``, ``amplifiers``, ``raw_shape``,
+        ``science_shape`` and ``lcid_shape`` (rows, columns).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from celestialclass.io import describe_raw
+    >>> from celestialclass.simulate import write_raw
+    >>> science = np.zeros((2051, 4096), dtype=np.float32)
+    >>> path = write_raw(os.path.join(tempfile.mkdtemp(), "iexample1q_raw.fits"),
+    ...                  {1: science, 2: science}, "WFC3/UVIS", seed=1)
+    >>> info = describe_raw(path)
+    >>> info["instrument"], info["supported"]
+    ('WFC3/UVIS', True)
+    >>> [(c["name"], c["raw_shape"], c["lcid_shape"]) for c in info["chips"]]
+    [('UVIS2', (2070, 4206), (2048, 4096)), ('UVIS1', (2070, 4206), (2048, 4096))]
+    """
+    if isinstance(path, fits.HDUList):
+        name = path.filename() or "<HDUList>"
+    else:
+        name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
+    info = {"file": str(name), "supported": False, "reason": None, "instrument": None,
+            "detector": None, "filter": None, "exptime": None, "target": None, "chips": []}
+    try:
+        with _open_raw(path) as (hdul, name):
+            primary = hdul[0].header
+            instrument = str(primary.get("INSTRUME", "")).strip() or None
+            detector = str(primary.get("DETECTOR", "")).strip() or None
+            info.update(
+                instrument=f"{instrument}/{detector}" if instrument and detector else instrument,
+                detector=detector,
+                filter=_filter_name(primary, ("FILTER", "FILTER1", "FILTER2")),
+                exptime=float(primary["EXPTIME"]) if "EXPTIME" in primary else None,
+                target=str(primary.get("TARGNAME", "")).strip() or None,
+            )
+            layout = identify_layout(primary, name)
+            for index, chip in _select(hdul, layout, name, None, None):
+                info["chips"].append({
+                    "hdu": index,
+                    "ccdchip": chip.ccdchip,
+                    "name": chip.name,
+                    "amplifiers": chip.amplifier_names,
+                    "raw_shape": (hdul[index].header.get("NAXIS2"), hdul[index].header.get("NAXIS1")),
+                    "science_shape": chip.trimmed_shape("science"),
+                    "lcid_shape": chip.trimmed_shape("lcid"),
+                })
+                _check_sci(hdul, index, layout, name)
+    except CelestialClassError as exc:
+        info["reason"] = str(exc)
+        return info
+    info["supported"] = True
+    return info

@@ -1,0 +1,52 @@
+"""The command line: ``celestialclass info``."""
+
+import json
+import subprocess
+import sys
+
+from celestialclass.cli import main
+from celestialclass.simulate import write_example_raw
+
+
+def test_info_text(tmp_path, capsys):
+    path = write_example_raw(tmp_path / "iexampl0q_raw.fits", "WFC3/UVIS")
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "supported:  yes" in out
+    assert "WFC3/UVIS" in out and "F606W" in out and "500 s" in out and "EXAMPLE" in out
+    assert "HDU 1: UVIS2 (CCDCHIP=2, amps CD)  raw 2070x4206 -> science 2051x4096, lcid 2048x4096" in out
+    assert "HDU 4: UVIS1 (CCDCHIP=1, amps AB)" in out
+
+
+def test_info_json_and_unsupported(tmp_path, capsys):
+    good = write_example_raw(tmp_path / "jexampl0q_raw.fits")
+    bad = tmp_path / "notes_raw.fits"
+    bad.write_text("not fits")
+    assert main(["info", "--format", "json", str(good), str(bad)]) == 1
+    infos = json.loads(capsys.readouterr().out)
+    assert [i["supported"] for i in infos] == [True, False]
+    assert infos[0]["instrument"] == "ACS/WFC"
+    assert [c["hdu"] for c in infos[0]["chips"]] == [1, 4]
+    assert infos[0]["chips"][0]["lcid_shape"] == [2048, 4096]
+    assert "not a readable FITS file" in infos[1]["reason"]
+
+
+def test_info_example(capsys):
+    assert main(["info", "--example", "--format", "json"]) == 0
+    (info,) = json.loads(capsys.readouterr().out)
+    assert info["supported"] and info["target"] == "EXAMPLE"
+
+
+def test_no_arguments(capsys):
+    assert main(["info"]) == 2
+    assert main([]) == 2
+
+
+def test_console_script_help_is_light():
+    """``celestialclass --help`` must not import astropy, numpy or torch."""
+    code = ("import sys; from celestialclass.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('astropy', 'torch', 'numpy', 'ccdproc') if m in sys.modules]\n"
+            "print(heavy)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
