@@ -54,6 +54,27 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0 if all(info["supported"] for info in infos) else 1
 
 
+def _cmd_summary(args: argparse.Namespace) -> int:
+    if args.paper:
+        from .evaluation.tables import reproduce_table3
+
+        table = reproduce_table3(batch_size=args.batch_size)
+        print(f"Table 3 of Zhang et al. (2024), batch size {args.batch_size}: paper_* as published, "
+              "ours_* computed by celestialclass")
+        print("\n".join(table.pformat(max_lines=-1, max_width=-1)))
+        return 0 if table["agree"].all() else 1
+    if args.model is None:
+        print("celestialclass summary: give --model NAME or --paper", file=sys.stderr)
+        return 2
+    from .models import summary
+
+    input_size = None
+    if args.input_size is not None:
+        input_size = (args.channels, *args.input_size)
+    print(summary(args.model, input_size, batch_size=args.batch_size))
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -76,6 +97,21 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("--instrument", choices=("ACS/WFC", "WFC3/UVIS"), default="ACS/WFC",
                       help="instrument of the --example exposure (default: ACS/WFC)")
     info.set_defaults(func=_cmd_info)
+
+    summ = sub.add_parser(
+        "summary", help="size, training memory and compute of a model (the paper's Table 3 method)",
+        description="Print a model's per-layer table and totals, computed without allocating "
+                    "activations, or with --paper the paper's Table 3 beside the package's figures.",
+    )
+    summ.add_argument("--model", metavar="NAME",
+                      help="registered model: alexnet, hr-celestialnet, resnet18, vgg16-bn")
+    summ.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
+                      help="input rows and columns (default: the model's own)")
+    summ.add_argument("--channels", type=int, default=1, help="input channels (default 1)")
+    summ.add_argument("--batch-size", type=int, default=4, help="batch size of the memory estimate (4)")
+    summ.add_argument("--paper", action="store_true",
+                      help="the paper's Table 3 rows beside the package's figures")
+    summ.set_defaults(func=_cmd_summary)
     return parser
 
 

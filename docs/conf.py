@@ -1,6 +1,7 @@
 # Sphinx configuration for celestialclass, on top of sphinx-astropy's defaults.
 
 import os
+import sys
 from importlib.metadata import version as _version
 
 from sphinx_astropy.conf.v2 import *  # noqa: F401,F403
@@ -11,9 +12,14 @@ copyright = "2026, " + author
 release = _version("celestialclass")
 version = release.split("+")[0]
 
-extensions += ["sphinx_automodapi.automodapi", "sphinx_automodapi.smart_resolver"]  # noqa: F405
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "_ext"))
+extensions += [  # noqa: F405
+    "sphinx_automodapi.automodapi",
+    "sphinx_automodapi.smart_resolver",
+    "model_tables",  # writes _generated/*.rst from the code
+]
 
-exclude_patterns = ["_build", "**.ipynb_checkpoints"]  # noqa: F405
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "_generated"]  # noqa: F405
 html_title = f"{project} v{version}"
 html_theme_options = {"github_url": "https://github.com/celestialclass/celestialclass"}
 html_static_path = []

@@ -1,1 +1,1 @@
-collect_ignore = ["conf.py"]
+collect_ignore = ["conf.py", "_ext"]

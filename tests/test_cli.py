@@ -50,3 +50,20 @@ def test_console_script_help_is_light():
             "print(heavy)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_summary_paper(capsys):
+    assert main(["summary", "--paper"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("True") == 7 and "False" not in out
+    assert "HR-CelestialNet        LCID         128.00        128.00         370.21        370.21" in out
+
+
+def test_summary_model(capsys):
+    assert main(["summary", "--model", "resnet18", "--input-size", "224", "448", "--batch-size", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "Total params: 11,171,330" in out and "(0.53 GB)" in out
+    assert main(["summary", "--model", "hr-celestialnet", "--input-size", "2068", "4144"]) == 1
+    assert "H in 1834..2089" in capsys.readouterr().err
+    assert main(["summary", "--model", "nope"]) == 1
+    assert "known models: alexnet" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""Evaluation: the paper's published figures (`celestialclass.evaluation.paper`)."""
