@@ -52,5 +52,6 @@ def reproduce_table3(batch_size: int = 4):
     for name in table.colnames[2:-1]:
         table[name].format = ".2f"
     table.meta["batch_size"] = batch_size
-    table.meta["source"] = "Zhang et al. (2024), MNRAS, Table 3 (paper_*); celestialclass.models.summary (ours_*)"
+    table.meta["source"] = ("Zhang et al. (2024), MNRAS, Table 3 (paper_*); "
+                            "celestialclass.models.summary (ours_*)")
     return table

@@ -47,7 +47,8 @@ class ResNet(nn.Module):
         for index, blocks in enumerate(layers):
             width = 64 * 2 ** index
             stride = 1 if index == 0 else 2
-            stage = [BasicBlock(planes, width, stride)] + [BasicBlock(width, width) for _ in range(blocks - 1)]
+            stage = [BasicBlock(planes, width, stride)]
+            stage += [BasicBlock(width, width) for _ in range(blocks - 1)]
             stages.append(nn.Sequential(*stage))
             planes = width
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
