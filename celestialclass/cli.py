@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 
@@ -75,6 +76,37 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate_dataset(args: argparse.Namespace) -> int:
+    from .simulate import simulate_dataset
+
+    blurry = 1.0 if args.preset == "blurry" else args.blurry_fraction
+    table = simulate_dataset(args.out_dir, args.bodies, args.exposures_per_body, seed=args.seed,
+                             blurry_fraction=blurry, instruments=args.instrument or ("ACS/WFC", "WFC3/UVIS"),
+                             jobs=args.jobs)
+    exposures = len(set(table["OBSID"]))
+    print(f"{args.out_dir}: {exposures} exposures, {len(table)} chips of {len(set(table['ID']))} bodies; "
+          f"manifest: {args.out_dir}/manifest.csv")
+    return 0
+
+
+def _cmd_simulate_exposure(args: argparse.Namespace) -> int:
+    from .simulate import simulate_exposure
+
+    truth = simulate_exposure(args.path, args.kind, args.instrument, seed=args.seed, filter=args.filter,
+                              exptime=args.exptime, subtype=args.subtype, blurry=args.blurry,
+                              overwrite=args.overwrite)
+    print(json.dumps(truth, indent=2))
+    return 0
+
+
+def _cmd_simulate_gallery(args: argparse.Namespace) -> int:
+    from .simulate.gallery import make_gallery
+
+    for path in make_gallery(args.out_dir, args.instrument, seed=args.seed):
+        print(path)
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -112,6 +144,39 @@ def _build_parser() -> argparse.ArgumentParser:
     summ.add_argument("--paper", action="store_true",
                       help="the paper's Table 3 rows beside the package's figures")
     summ.set_defaults(func=_cmd_summary)
+
+    sim = sub.add_parser("simulate", help="simulate raw exposures: a mock LCID, one exposure, a gallery",
+                         description="Simulate realistic raw ACS/WFC and WFC3/UVIS exposures.")
+    simsub = sim.add_subparsers(dest="what", metavar="WHAT", required=True)
+    ds = simsub.add_parser("dataset", help="a mock LCID: raw files of many bodies and a manifest",
+                           description="Write raw files and manifest.csv (the LCID columns plus truth). "
+                                       "Re-running over the same directory resumes: finished files are kept.")
+    ds.add_argument("out_dir", metavar="OUT_DIR")
+    ds.add_argument("--bodies", type=int, required=True, help="number of bodies (objects)")
+    ds.add_argument("--exposures-per-body", type=int, required=True, help="exposures of each body")
+    ds.add_argument("--seed", type=int, required=True, help="seed of the data set")
+    ds.add_argument("--blurry-fraction", type=float, default=0.0, help="fraction of blurry exposures")
+    ds.add_argument("--preset", choices=("blurry",), help="blurry: every exposure LCID-Blurry-like")
+    ds.add_argument("--instrument", action="append", choices=("ACS/WFC", "WFC3/UVIS"),
+                    help="instrument to draw from (repeat for both; default both)")
+    ds.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (all cores)")
+    ds.set_defaults(func=_cmd_simulate_dataset)
+    ex = simsub.add_parser("exposure", help="one raw exposure; prints its truth as JSON")
+    ex.add_argument("path", metavar="PATH")
+    ex.add_argument("--kind", choices=("galaxy", "nsc"), required=True)
+    ex.add_argument("--instrument", choices=("ACS/WFC", "WFC3/UVIS"), required=True)
+    ex.add_argument("--seed", type=int, required=True)
+    ex.add_argument("--subtype")
+    ex.add_argument("--filter")
+    ex.add_argument("--exptime", type=float)
+    ex.add_argument("--blurry", action="store_true")
+    ex.add_argument("--overwrite", action="store_true")
+    ex.set_defaults(func=_cmd_simulate_exposure)
+    ga = simsub.add_parser("gallery", help="PNG previews of every sub-type (needs matplotlib)")
+    ga.add_argument("out_dir", metavar="OUT_DIR")
+    ga.add_argument("--instrument", choices=("ACS/WFC", "WFC3/UVIS"), default="ACS/WFC")
+    ga.add_argument("--seed", type=int, default=2024)
+    ga.set_defaults(func=_cmd_simulate_gallery)
     return parser
 
 

@@ -17,6 +17,7 @@ extensions += [  # noqa: F405
     "sphinx_automodapi.automodapi",
     "sphinx_automodapi.smart_resolver",
     "model_tables",  # writes _generated/*.rst from the code
+    "simulator_gallery",  # simulates the gallery's chips
 ]
 
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "_generated"]  # noqa: F405

@@ -67,3 +67,15 @@ def test_summary_model(capsys):
     assert "H in 1834..2089" in capsys.readouterr().err
     assert main(["summary", "--model", "nope"]) == 1
     assert "known models: alexnet" in capsys.readouterr().err
+
+
+def test_simulate_exposure_cli(tmp_path, capsys):
+    path = tmp_path / "jcli0001q_raw.fits"
+    assert main(["simulate", "exposure", str(path), "--kind", "nsc", "--instrument", "ACS/WFC",
+                 "--seed", "3", "--subtype", "open_cluster", "--filter", "F555W", "--exptime", "100"]) == 0
+    truth = json.loads(capsys.readouterr().out)
+    assert truth["subtype"] == "open_cluster" and truth["exptime"] == 100.0
+    assert main(["info", str(path)]) == 0
+    assert main(["simulate", "exposure", str(path), "--kind", "nsc", "--instrument", "ACS/WFC",
+                 "--seed", "3", "--filter", "F275W"]) == 1
+    assert "unknown ACS/WFC filter 'F275W'" in capsys.readouterr().err

@@ -1,11 +1,18 @@
-"""Simulated raw HST exposures.
+"""Simulated raw HST exposures of galaxies and nebulae/star clusters.
 
 `write_raw` lays science-area images into full raw frames; it shares the
 instrument layouts of `celestialclass.io`, so a layout is described once
-for reading and writing.
+for reading and writing. `simulate_exposure` draws one exposure of a scene;
+`simulate_dataset` writes a mock LCID.
 """
 
 from .example import write_example_raw
+from .exposure import BLURRY_FILTERS, ExposurePlan, plan_exposure, simulate_exposure
+from .dataset import MANIFEST_COLUMNS, TRUTH_COLUMNS, simulate_dataset
+from .photometry import FILTERS
 from .rawfile import write_raw
+from .scenes import SUBTYPES
 
-__all__ = ["write_raw", "write_example_raw"]
+__all__ = ["write_raw", "write_example_raw", "simulate_exposure", "plan_exposure", "ExposurePlan",
+           "SUBTYPES", "FILTERS", "BLURRY_FILTERS", "simulate_dataset", "MANIFEST_COLUMNS",
+           "TRUTH_COLUMNS"]

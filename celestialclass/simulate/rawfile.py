@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 from collections.abc import Mapping, Sequence
 
@@ -11,6 +10,7 @@ from astropy.io import fits
 
 from ..exceptions import CelestialClassError, ShapeError
 from ..io.instruments import ChipLayout, DetectorLayout, get_layout
+from ..utils.files import atomic_path
 
 __all__ = ["write_raw"]
 
@@ -280,13 +280,9 @@ def write_raw(path, images, instrument: str = "ACS/WFC", *, unit: str = "electro
         hdus.append(_constant_extension("ERR", chip.extver, layout.raw_shape, 0.0))
         hdus.append(_constant_extension("DQ", chip.extver, layout.raw_shape, 0))
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fits.HDUList(hdus).writeto(tmp, overwrite=True)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fits.HDUList(hdus).writeto(tmp, overwrite=True)
     except OSError as exc:
         raise CelestialClassError(f"cannot write the file ({exc.strerror or exc})", path=path) from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path

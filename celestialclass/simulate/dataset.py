@@ -1,0 +1,173 @@
+"""Mock LCID: many exposures of many simulated bodies, with a manifest in the paper's columns."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import pathlib
+
+import numpy as np
+
+from ..exceptions import CelestialClassError
+from ..io.instruments import LAYOUTS
+from ..utils.files import atomic_path, remove_stale_temporaries
+from ..utils.progress import progress
+from .exposure import plan_exposure, simulate_exposure
+
+__all__ = ["simulate_dataset", "MANIFEST_COLUMNS", "TRUTH_COLUMNS", "MANIFEST_NAME"]
+
+#: The paper's manifest columns (the first, unnamed, is the row index).
+MANIFEST_COLUMNS = ("", "ID", "Instrument", "OBSID", "Filter", "RA", "DEC", "HDU Index", "Label")
+#: Extra columns of simulated manifests: the truth of each exposure.
+TRUTH_COLUMNS = ("Subtype", "Exptime", "Blurry", "Seed", "Body Seed", "Pointing U", "Pointing V",
+                 "Roll", "Blur")
+#: File name of the manifest written into the output directory.
+MANIFEST_NAME = "manifest.csv"
+_LABELS = {"galaxy": "galaxy", "nsc": "NSC"}
+
+
+def _obsid(instrument: str, seed: int, body: int, exposure: int) -> str:
+    digest = hashlib.sha1(f"{seed}/{body}/{exposure}".encode()).hexdigest()
+    letters = "".join("abcdefghijklmnopqrstuvwxyz0123456789"[int(digest[i:i + 2], 16) % 36] for i in range(0, 14, 2))
+    return ("j" if instrument == "ACS/WFC" else "i") + letters + "q"
+
+
+def _tasks(n_bodies, exposures_per_body, seed, blurry_fraction, instruments, galaxy_fraction):
+    rng = np.random.default_rng([seed, 1])
+    n_galaxies = int(round(galaxy_fraction * n_bodies))
+    kinds = np.array(["galaxy"] * n_galaxies + ["nsc"] * (n_bodies - n_galaxies))
+    rng.shuffle(kinds)
+    tasks = []
+    for body in range(n_bodies):
+        body_seed = int(np.random.default_rng([seed, 2, body]).integers(2 ** 31))
+        body_rng = np.random.default_rng([body_seed, 3])
+        preference = body_rng.dirichlet(np.ones(len(instruments)))
+        name = f"SIM-{'G' if kinds[body] == 'galaxy' else 'N'}{body:04d}"
+        for exposure in range(exposures_per_body):
+            exp_rng = np.random.default_rng([seed, 4, body, exposure])
+            instrument = instruments[int(exp_rng.choice(len(instruments), p=preference))]
+            blurry = bool(exp_rng.random() < blurry_fraction)
+            exp_seed = int(exp_rng.integers(2 ** 31))
+            tasks.append({"kind": str(kinds[body]), "instrument": instrument, "seed": exp_seed,
+                          "body_seed": body_seed, "blurry": blurry, "id": name,
+                          "obsid": _obsid(instrument, seed, body, exposure)})
+    return tasks
+
+
+def _run(task_and_dir):
+    task, out_dir = task_and_dir
+    path = pathlib.Path(out_dir) / f"{task['obsid']}_raw.fits"
+    if not path.exists():
+        simulate_exposure(path, task["kind"], task["instrument"], seed=task["seed"],
+                          body_seed=task["body_seed"], blurry=task["blurry"], target=task["id"])
+    return task["obsid"]
+
+
+def _manifest_rows(tasks):
+    rows = []
+    for task in tasks:
+        plan = plan_exposure(task["kind"], task["instrument"], seed=task["seed"], body_seed=task["body_seed"],
+                             blurry=task["blurry"])
+        layout = LAYOUTS[plan.instrument]
+        for chip in layout.chips:
+            rows.append({
+                "ID": task["id"], "Instrument": plan.instrument, "OBSID": task["obsid"], "Filter": plan.filter,
+                "RA": plan.ra, "DEC": plan.dec, "HDU Index": chip.hdu, "Label": _LABELS[plan.kind],
+                "Subtype": plan.subtype, "Exptime": plan.exptime, "Blurry": plan.blur > 0, "Seed": plan.seed,
+                "Body Seed": plan.body_seed, "Pointing U": round(plan.pointing_u, 3),
+                "Pointing V": round(plan.pointing_v, 3), "Roll": round(plan.roll, 3), "Blur": round(plan.blur, 3),
+            })
+    return rows
+
+
+def simulate_dataset(out_dir, n_bodies: int, exposures_per_body: int, *, seed: int,
+                     blurry_fraction: float = 0.0, instruments=("ACS/WFC", "WFC3/UVIS"),
+                     galaxy_fraction: float = 0.5, jobs: int = 1, show_progress: bool | None = None):
+    """Write a mock LCID: raw files of simulated bodies and a manifest in the paper's columns.
+
+    Each body (a galaxy or a nebula/star cluster) is seen in
+    ``exposures_per_body`` exposures with their own pointings, filters,
+    exposure times and instruments, so splits by body work as in the paper.
+    Files are written atomically; a second run over the same directory skips
+    finished files, so an interrupted run resumes where it stopped and ends
+    with the same bytes.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        Output directory (created if missing).
+    n_bodies, exposures_per_body : int
+        Numbers of bodies and of exposures of each (two chips per exposure).
+    seed : int
+        Seed of the whole data set.
+    blurry_fraction : float, optional
+        Fraction of exposures drawn as LCID-Blurry-like: short, through
+        low-throughput filters, with a degraded PSF (1.0 makes a blurry set).
+    instruments : sequence of str, optional
+        Instruments to draw from.
+    galaxy_fraction : float, optional
+        Fraction of bodies that are galaxies.
+    jobs : int, optional
+        Worker processes (each simulates whole exposures).
+    show_progress : bool, optional
+        Draw a progress bar (default: on a terminal only).
+
+    Returns
+    -------
+    manifest : `~astropy.table.Table`
+        One row per chip: the paper's columns (``ID``, ``Instrument``,
+        ``OBSID``, ``Filter``, ``RA``, ``DEC``, ``HDU Index``, ``Label``) and
+        the truth columns; also written to ``out_dir/manifest.csv``.
+    """
+    from astropy.table import Table
+
+    if int(n_bodies) < 1 or int(exposures_per_body) < 1:
+        raise CelestialClassError(
+            f"n_bodies and exposures_per_body must be at least 1, got {n_bodies} and {exposures_per_body}")
+    if not 0 <= blurry_fraction <= 1 or not 0 <= galaxy_fraction <= 1:
+        raise CelestialClassError("blurry_fraction and galaxy_fraction must be between 0 and 1")
+    instruments = tuple(instruments)
+    for name in instruments:
+        if name not in LAYOUTS:
+            raise CelestialClassError(f"unknown instrument {name!r}; supported: {', '.join(LAYOUTS)}")
+    out_dir = pathlib.Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CelestialClassError(f"cannot create the output directory ({exc.strerror})", path=out_dir) from None
+    if not os.access(out_dir, os.W_OK):
+        raise CelestialClassError("output directory cannot be written", path=out_dir)
+    remove_stale_temporaries(out_dir)
+
+    tasks = _tasks(int(n_bodies), int(exposures_per_body), int(seed), float(blurry_fraction), instruments,
+                   float(galaxy_fraction))
+    todo = [task for task in tasks if not (out_dir / f"{task['obsid']}_raw.fits").exists()]
+    work = [(task, str(out_dir)) for task in todo]
+    bar = dict(total=len(tasks), desc="simulate", enabled=show_progress)
+    done = len(tasks) - len(todo)
+    if int(jobs) > 1 and len(work) > 1:
+        import multiprocessing
+
+        # fork where the platform has it: workers need numpy and astropy only.
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        with multiprocessing.get_context(method).Pool(int(jobs)) as pool:
+            for _ in progress(pool.imap_unordered(_run, work), **bar):
+                done += 1
+    else:
+        for _ in progress(map(_run, work), **bar):
+            done += 1
+
+    rows = _manifest_rows(tasks)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS + TRUTH_COLUMNS)
+    for index, row in enumerate(rows):
+        writer.writerow([index] + [row[c] for c in MANIFEST_COLUMNS[1:] + TRUTH_COLUMNS])
+    with atomic_path(out_dir / MANIFEST_NAME) as tmp:
+        tmp.write_text(buffer.getvalue())
+    table = Table(rows=[[row[c] for c in MANIFEST_COLUMNS[1:] + TRUTH_COLUMNS] for row in rows],
+                  names=MANIFEST_COLUMNS[1:] + TRUTH_COLUMNS)
+    table.meta["seed"] = int(seed)
+    return table
