@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import sys
 import tempfile
 
@@ -107,6 +108,77 @@ def _cmd_simulate_gallery(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    import shlex
+
+    from .training import train
+
+    result = train(args.model, args.manifest, args.data_dir, args.out, recipe=args.recipe, seed=args.seed,
+                   device=args.device, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                   accumulation=args.accumulation, max_steps=args.max_steps,
+                   checkpoint_every=args.checkpoint_every, resume=args.resume, num_workers=args.workers,
+                   on_error="skip" if args.skip_bad_files else "raise", validation=args.validation,
+                   command=shlex.join(["celestialclass", *args.argv]))
+    if "weights" in result:
+        state = "complete" if result["complete"] else "stopped early (resume with --resume)"
+        print(f"{result['steps']} steps, {state}; weights {result['weights']} (sha256 {result['sha256']}); "
+              f"card {result['card']}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import platform
+
+    from .datasets import ChipDataset, load_manifest
+    from .evaluation.report import write_report
+    from .evaluation.runner import predict
+    from .training.loop import TRUTH_MARKERS
+    from .weights import load_trained
+
+    model, preprocess, card = load_trained(args.weights, device=args.device)
+    table = load_manifest(args.manifest)
+    dataset = ChipDataset(table, args.data_dir, preprocess, on_error="skip" if args.skip_bad_files else "raise")
+    predictions = predict(model, preprocess, dataset, batch_size=args.batch_size, device=args.device)
+    simulated = all(c in table.colnames for c in TRUTH_MARKERS)
+    source = pathlib.Path(table.meta["source"]).name
+    measured_on = (f"{source}: {len(dataset)} {'simulated ' if simulated else ''}chips; "
+                   f"{platform.machine()} {args.device}")
+    data_set = "LCID-Resize" if preprocess.resize else "LCID"
+    log = pathlib.Path(args.weights if pathlib.Path(args.weights).is_dir() else
+                       pathlib.Path(args.weights).parent) / "log.csv"
+    metrics = write_report(predictions, args.out, model=card["architecture"], data_set=data_set,
+                           measured_on=measured_on, training_log=log, plots=not args.no_plots)
+    print(f"accuracy {100 * metrics['accuracy']:.2f}%, F1 galaxy {100 * metrics['f1']['galaxy']:.2f}%, "
+          f"F1 NSC {100 * metrics['f1']['nsc']:.2f}%, ROC AUC {metrics['roc_auc']:.3f} on {len(dataset)} chips "
+          f"({measured_on}); report in {args.out}")
+    if args.paper_table:
+        from astropy.table import Table
+
+        table4 = Table.read(pathlib.Path(args.out) / "table4.ecsv")
+        print("Table 4 layout (paper rows as published; the celestialclass row as measured here):")
+        print("\n".join(table4.pformat(max_lines=-1, max_width=-1)))
+    return 0
+
+
+def _cmd_lcid_download(args: argparse.Namespace) -> int:
+    from .datasets import download_lcid
+
+    report = download_lcid(args.manifest, args.out_dir, workers=args.workers, retries=args.retries)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def _cmd_lcid_split(args: argparse.Namespace) -> int:
+    from .datasets import load_manifest, split_by_body, write_manifest
+
+    train, test = split_by_body(load_manifest(args.manifest), args.test_fraction, seed=args.seed)
+    write_manifest(train, args.train)
+    write_manifest(test, args.test)
+    for name, part in (("train", train), ("test", test)):
+        print(f"{name}: {len(part)} chips of {len(set(part['ID']))} bodies -> {getattr(args, name)}")
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -177,13 +249,67 @@ def _build_parser() -> argparse.ArgumentParser:
     ga.add_argument("--instrument", choices=("ACS/WFC", "WFC3/UVIS"), default="ACS/WFC")
     ga.add_argument("--seed", type=int, default=2024)
     ga.set_defaults(func=_cmd_simulate_gallery)
+
+    tr = sub.add_parser("train", help="train a registered model on the chips of a manifest",
+                        description="Train; writes model.safetensors, model_card.json, log.csv and checkpoints. "
+                                    "Launch with torchrun for DistributedDataParallel.")
+    tr.add_argument("--model", required=True, help="registered model name")
+    tr.add_argument("--manifest", required=True, help="training manifest (CSV, lcid-test, lcid-blurry)")
+    tr.add_argument("--data-dir", required=True, help="directory of <OBSID>_raw.fits files")
+    tr.add_argument("--out", required=True, help="output directory")
+    tr.add_argument("--recipe", default="paper", help="paper (default), paper-resize, fast, ...")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--device", default="auto")
+    tr.add_argument("--epochs", type=int)
+    tr.add_argument("--batch-size", type=int)
+    tr.add_argument("--lr", type=float)
+    tr.add_argument("--accumulation", type=int, help="gradient accumulation (batches per step)")
+    tr.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    tr.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
+    tr.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    tr.add_argument("--workers", type=int, default=0, help="data-loading worker processes")
+    tr.add_argument("--validation", help="manifest evaluated at the end (metrics go into the model card)")
+    tr.add_argument("--skip-bad-files", action="store_true", help="leave out missing or corrupt files")
+    tr.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("evaluate", help="evaluate trained weights on a manifest; write a report",
+                        description="Write predictions, metrics (accuracy, precision, recall, F1, confusion "
+                                    "matrix, ROC AUC, per instrument and filter, timing) and plots to --out.")
+    ev.add_argument("--weights", required=True, help="training output directory or its model.safetensors")
+    ev.add_argument("--manifest", required=True)
+    ev.add_argument("--data-dir", required=True)
+    ev.add_argument("--out", required=True, help="report directory")
+    ev.add_argument("--batch-size", type=int, default=4)
+    ev.add_argument("--device", default="cpu")
+    ev.add_argument("--paper-table", action="store_true", help="print Table 4's layout beside the paper's")
+    ev.add_argument("--no-plots", action="store_true")
+    ev.add_argument("--skip-bad-files", action="store_true")
+    ev.set_defaults(func=_cmd_evaluate)
+
+    lcid = sub.add_parser("lcid", help="LCID manifests: download raw files from MAST, split by body")
+    lcidsub = lcid.add_subparsers(dest="what", metavar="WHAT", required=True)
+    dl = lcidsub.add_parser("download", help="fetch a manifest's raw files from MAST (needs astroquery)")
+    dl.add_argument("manifest", help="lcid-test, lcid-blurry or a manifest CSV")
+    dl.add_argument("out_dir")
+    dl.add_argument("--workers", type=int, default=4)
+    dl.add_argument("--retries", type=int, default=2)
+    dl.set_defaults(func=_cmd_lcid_download)
+    sp = lcidsub.add_parser("split", help="split a manifest by body into train and test manifests")
+    sp.add_argument("manifest")
+    sp.add_argument("--test-fraction", type=float, default=0.2)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--train", required=True, help="output CSV of the training part")
+    sp.add_argument("--test", required=True, help="output CSV of the test part")
+    sp.set_defaults(func=_cmd_lcid_split)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = _build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

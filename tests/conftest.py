@@ -43,3 +43,13 @@ def noisy_raw(tmp_path_factory):
     write_raw(path, {1: sky, 2: sky}, "ACS/WFC", seed=42,
               header={"EXPTIME": 339.0, "FILTER1": "F814W", "TARGNAME": "NGC-0628"})
     return path
+
+
+@pytest.fixture(scope="session")
+def mock_lcid(tmp_path_factory):
+    """A tiny mock LCID from the simulator: 4 bodies (2 galaxies, 2 NSCs), one exposure each."""
+    from celestialclass.simulate import simulate_dataset
+
+    out = tmp_path_factory.mktemp("mock_lcid")
+    simulate_dataset(out, 4, 1, seed=11, jobs=1)
+    return out

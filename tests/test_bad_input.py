@@ -124,9 +124,16 @@ def test_float_sci_data(good_acs, tmp_path):
 
 
 def test_no_sci_extension(good_acs, tmp_path):
-    path = _variant(good_acs, tmp_path, "x_raw.fits",
+    path = _variant(good_acs, tmp_path, "x_raw.fits", {"NEXTEND": 2},
                     transform=lambda h: fits.HDUList([h[0], h[2], h[3]]))
     _raises(HDUError, path, "no SCI extension")
+
+
+def test_missing_extensions(good_acs, tmp_path):
+    """A file that lost its second chip (NEXTEND says 6) is incomplete, not a one-chip file."""
+    path = _variant(good_acs, tmp_path, "x_raw.fits", transform=lambda h: fits.HDUList(h[:4]))
+    _raises(CorruptFileError, path, "NEXTEND=6 but only 3 extension")
+    assert read_raw(path, hdu=1).shape == (2048, 4096)  # the chip that is there still reads
 
 
 def test_sci_wrong_shape(good_acs, tmp_path):

@@ -212,6 +212,11 @@ def _select(hdul: fits.HDUList, layout: DetectorLayout, name: str,
         return [(index, chip_layout)]
 
     indices = _sci_hdus(hdul)
+    expected = hdul[0].header.get("NEXTEND")
+    if isinstance(expected, int) and len(hdul) - 1 < expected:
+        raise CorruptFileError(
+            f"file is truncated or incomplete: NEXTEND={expected} but only {len(hdul) - 1} extension(s) "
+            f"can be read", path=name)
     if not indices:
         raise HDUError("no SCI extension in the file; a raw file has one per chip", path=name)
     pairs = [(i, _chip_layout(hdul[i], i, layout, name)) for i in indices]

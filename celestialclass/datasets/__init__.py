@@ -1,0 +1,11 @@
+"""Datasets: the paper's LCID manifests, MAST downloads, chips for training, splits by body."""
+
+from .chips import ChipDataset, raw_path
+from .manifests import (BUILTIN_MANIFESTS, LABELS, REQUIRED_COLUMNS, ManifestError, load_manifest,
+                        manifest_sha256, write_manifest)
+from .mast import DownloadReport, LocalArchive, MastArchive, download_lcid
+from .splits import split_by_body
+
+__all__ = ["load_manifest", "write_manifest", "manifest_sha256", "split_by_body", "ChipDataset", "raw_path",
+           "download_lcid", "MastArchive", "LocalArchive", "DownloadReport", "BUILTIN_MANIFESTS", "LABELS",
+           "REQUIRED_COLUMNS", "ManifestError"]

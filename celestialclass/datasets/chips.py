@@ -1,0 +1,108 @@
+"""`ChipDataset`: raw chips listed in a manifest, read and preprocessed for a model."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+
+from ..exceptions import CelestialClassError
+from ..preprocess import Preprocess
+
+__all__ = ["ChipDataset", "raw_path"]
+
+log = logging.getLogger(__name__)
+
+
+def raw_path(data_dir, obsid: str) -> pathlib.Path:
+    """Where a manifest's OBSID is expected: ``<data_dir>/<obsid>_raw.fits`` (or ``.fits.gz``)."""
+    base = pathlib.Path(data_dir) / f"{obsid}_raw.fits"
+    gz = base.with_name(base.name + ".gz")
+    return gz if not base.exists() and gz.exists() else base
+
+
+class ChipDataset:
+    """A torch-style dataset of the chips a manifest lists, read from a directory of raw files.
+
+    Each item is ``(tensor, label)``: the chip read with `celestialclass.io.read_raw`
+    (its ``HDU Index``) and turned into a (1, rows, columns) float32 tensor
+    by ``preprocess`` (the same object the classifier uses at inference),
+    and the class index in ``("galaxy", "nsc")``.
+
+    Parameters
+    ----------
+    manifest : `~astropy.table.Table`
+        From `celestialclass.datasets.load_manifest`.
+    data_dir : str or path-like
+        Directory holding ``<OBSID>_raw.fits`` files.
+    preprocess : `~celestialclass.preprocess.Preprocess`, optional
+        LCID by default; ``Preprocess(resize=(224, 448))`` gives LCID-Resize.
+    on_error : {'raise', 'skip'}, optional
+        What to do with files that are missing, corrupt or unsupported
+        (checked from their headers when the dataset is made): ``'raise'`` a
+        `~celestialclass.CelestialClassError` listing them, or ``'skip'`` their
+        chips with a logged warning.
+
+    Attributes
+    ----------
+    manifest : `~astropy.table.Table`
+        The rows kept.
+    skipped : list of (str, str)
+        (file, reason) of what was skipped.
+    """
+
+    def __init__(self, manifest, data_dir, preprocess: Preprocess | None = None, on_error: str = "raise"):
+        from ..io import describe_raw
+        from ..models.registry import CLASS_NAMES
+
+        if on_error not in ("raise", "skip"):
+            raise CelestialClassError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.preprocess = preprocess or Preprocess()
+        self.data_dir = pathlib.Path(data_dir)
+        if not self.data_dir.is_dir():
+            raise CelestialClassError("data directory does not exist", path=self.data_dir)
+        self.class_names = CLASS_NAMES
+        problems = {}
+        missing = []
+        for obsid in sorted(set(manifest["OBSID"])):
+            path = raw_path(self.data_dir, obsid)
+            if not path.exists():
+                missing.append(path.name)
+                problems[obsid] = "missing"
+                continue
+            info = describe_raw(path)
+            if not info["supported"]:
+                problems[obsid] = info["reason"]
+        if problems and on_error == "raise":
+            lines = [f"{name}" for name in missing[:20]]
+            more = f" (and {len(missing) - 20} more)" if len(missing) > 20 else ""
+            broken = {k: v for k, v in problems.items() if v != "missing"}
+            message = []
+            if missing:
+                message.append(f"{len(missing)} file(s) missing: {', '.join(lines)}{more}")
+            if broken:
+                message.append(f"{len(broken)} unreadable: " + "; ".join(list(broken.values())[:5]))
+            raise CelestialClassError(f"{'; '.join(message)}; pass on_error='skip' to leave them out",
+                                      path=self.data_dir)
+        self.skipped = []
+        for obsid, reason in problems.items():
+            log.warning("skipping %s: %s", obsid, reason)
+            self.skipped.append((obsid, reason))
+        keep = [str(o) not in problems for o in manifest["OBSID"]]
+        self.manifest = manifest[keep]
+        self.labels = [self.class_names.index(label) for label in self.manifest["label"]]
+
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    def path(self, index: int) -> pathlib.Path:
+        """The raw file of item ``index``."""
+        return raw_path(self.data_dir, self.manifest["OBSID"][index])
+
+    def read(self, index: int):
+        """Item ``index`` as a trimmed `~astropy.nddata.CCDData` (before scaling)."""
+        return self.preprocess.read(self.path(index), hdu=int(self.manifest["HDU Index"][index]))
+
+    def __getitem__(self, index: int):
+        ccd = self.read(index)
+        source = f"{self.path(index)}[HDU {int(self.manifest['HDU Index'][index])}]"
+        return self.preprocess.tensor(ccd, source), self.labels[index]

@@ -1,0 +1,113 @@
+"""Manifests: the paper's LCID lists and the simulator's, loaded into one schema."""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+
+from ..exceptions import CelestialClassError
+
+__all__ = ["load_manifest", "write_manifest", "manifest_sha256", "REQUIRED_COLUMNS", "LABELS", "BUILTIN_MANIFESTS",
+           "ManifestError"]
+
+#: Columns every manifest has (the paper's, less its unnamed index).
+REQUIRED_COLUMNS = ("ID", "Instrument", "OBSID", "Filter", "RA", "DEC", "HDU Index", "Label")
+#: Manifest label -> class name (the package's vocabulary is ``("galaxy", "nsc")``).
+LABELS = {"galaxy": "galaxy", "nsc": "nsc", "NSC": "nsc"}
+_DATA = pathlib.Path(__file__).parent / "data"
+#: Manifests shipped with the package (credit: Zhang et al. 2024 and their repository).
+BUILTIN_MANIFESTS = {"lcid-test": _DATA / "lcid_test_manifest.csv",
+                     "lcid-blurry": _DATA / "lcid_blurry_manifest.csv"}
+
+
+class ManifestError(CelestialClassError):
+    """A manifest lacks columns, has unknown labels, or cannot be read."""
+
+
+def _resolve(manifest) -> pathlib.Path:
+    if isinstance(manifest, str) and manifest in BUILTIN_MANIFESTS:
+        return BUILTIN_MANIFESTS[manifest]
+    path = pathlib.Path(manifest)
+    if not path.is_file():
+        raise ManifestError(
+            f"no such manifest; give a CSV file or one of {', '.join(BUILTIN_MANIFESTS)}", path=path)
+    return path
+
+
+def manifest_sha256(manifest) -> str:
+    """sha256 of a manifest file's bytes (recorded in model cards)."""
+    return hashlib.sha256(_resolve(manifest).read_bytes()).hexdigest()
+
+
+def load_manifest(manifest):
+    """Load a manifest as an `~astropy.table.Table`.
+
+    Parameters
+    ----------
+    manifest : str or path-like
+        ``"lcid-test"`` (1,595 chips) or ``"lcid-blurry"`` (116 chips), the
+        paper's published manifests shipped with the package, or the path of
+        a CSV with the same columns (such as a simulator's ``manifest.csv``).
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+        The manifest's columns (the unnamed index dropped), plus ``label``:
+        the class name, ``"galaxy"`` or ``"nsc"`` (the paper's ``NSC``).
+        ``meta`` holds ``source`` (the file) and ``sha256``.
+
+    Raises
+    ------
+    ManifestError
+        Missing columns or unknown labels (named in the message).
+
+    Examples
+    --------
+    >>> from celestialclass.datasets import load_manifest
+    >>> test = load_manifest("lcid-test")
+    >>> len(test), len(set(test["ID"])), sorted(set(test["label"].tolist()))
+    (1595, 21, ['galaxy', 'nsc'])
+    """
+    from astropy.table import Table
+
+    path = _resolve(manifest)
+    try:
+        table = Table.read(path, format="ascii.csv")
+    except Exception as exc:
+        raise ManifestError(f"cannot read the manifest as CSV ({exc})", path=path) from None
+    # The paper's files start with an unnamed index column.
+    for name in list(table.colnames):
+        if name in ("", "col0", "col1") or name.startswith("Unnamed"):
+            table.remove_column(name)
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.colnames]
+    if missing:
+        raise ManifestError(f"missing column(s) {missing}; a manifest has {list(REQUIRED_COLUMNS)}", path=path)
+    labels = [str(v) for v in table["Label"]]
+    unknown = sorted(set(labels) - set(LABELS))
+    if unknown:
+        raise ManifestError(f"unknown label(s) {unknown}; known: {sorted(set(LABELS))}", path=path)
+    table["label"] = [LABELS[v] for v in labels]
+    table["OBSID"] = [str(v) for v in table["OBSID"]]
+    table.meta["source"] = str(path)
+    table.meta["sha256"] = manifest_sha256(path)
+    return table
+
+
+def write_manifest(table, path) -> None:
+    """Write a manifest CSV in the paper's layout (a leading unnamed index column), atomically.
+
+    The derived ``label`` column is left out; every other column is kept.
+    """
+    import csv
+    import io
+
+    from ..utils.files import atomic_path
+
+    columns = [c for c in table.colnames if c != "label"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([""] + columns)
+    for index, row in enumerate(table):
+        writer.writerow([index] + [row[c] for c in columns])
+    with atomic_path(path) as tmp:
+        tmp.write_text(buffer.getvalue())

@@ -1,0 +1,92 @@
+"""Classification metrics from a table of predictions (numpy only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["confusion_matrix", "classification_metrics", "roc_curve", "roc_auc", "breakdown"]
+
+
+def confusion_matrix(true, predicted, n_classes: int = 2) -> np.ndarray:
+    """Counts ``[true class, predicted class]``."""
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(true, int), np.asarray(predicted, int)), 1)
+    return matrix
+
+
+def roc_curve(true, score):
+    """False- and true-positive rates as the threshold on ``score`` (for class 1) falls."""
+    true = np.asarray(true, int)
+    order = np.argsort(-np.asarray(score, float), kind="stable")
+    true = true[order]
+    tps = np.concatenate([[0], np.cumsum(true)])
+    fps = np.concatenate([[0], np.cumsum(1 - true)])
+    positives, negatives = max(tps[-1], 1), max(fps[-1], 1)
+    return fps / negatives, tps / positives
+
+
+def roc_auc(true, score) -> float:
+    """Area under the ROC curve (the Mann-Whitney statistic, ties counted half); NaN with one class."""
+    true = np.asarray(true, int)
+    score = np.asarray(score, float)
+    positives, negatives = score[true == 1], score[true == 0]
+    if len(positives) == 0 or len(negatives) == 0:
+        return float("nan")
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([positives, negatives]))
+    return float((ranks[:len(positives)].sum() - len(positives) * (len(positives) + 1) / 2)
+                 / (len(positives) * len(negatives)))
+
+
+def classification_metrics(predictions, class_names=("galaxy", "nsc")) -> dict:
+    """Accuracy, per-class precision/recall/F1, confusion matrix and ROC AUC of a predictions table.
+
+    Parameters
+    ----------
+    predictions : `~astropy.table.Table` or dict of arrays
+        Columns ``true`` and ``predicted`` (class indices) and ``prob_nsc``
+        (probability of class 1).
+
+    Returns
+    -------
+    metrics : dict
+        ``n``, ``accuracy``, ``precision``/``recall``/``f1`` (dicts by class),
+        ``confusion`` (nested list, rows = true class), ``roc_auc``.
+
+    Examples
+    --------
+    >>> from celestialclass.evaluation.metrics import classification_metrics
+    >>> m = classification_metrics({"true": [0, 0, 1, 1], "predicted": [0, 1, 1, 1],
+    ...                             "prob_nsc": [0.1, 0.6, 0.8, 0.9]})
+    >>> m["accuracy"], m["f1"]["nsc"], m["roc_auc"], m["confusion"]
+    (0.75, 0.8, 1.0, [[1, 1], [0, 2]])
+    """
+    true = np.asarray(predictions["true"], int)
+    predicted = np.asarray(predictions["predicted"], int)
+    matrix = confusion_matrix(true, predicted, len(class_names))
+    out = {"n": int(len(true)), "accuracy": float((true == predicted).mean()) if len(true) else float("nan"),
+           "precision": {}, "recall": {}, "f1": {}, "confusion": matrix.tolist(),
+           "roc_auc": roc_auc(true, predictions["prob_nsc"])}
+    for k, name in enumerate(class_names):
+        tp = matrix[k, k]
+        precision = tp / matrix[:, k].sum() if matrix[:, k].sum() else float("nan")
+        recall = tp / matrix[k, :].sum() if matrix[k, :].sum() else float("nan")
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+        out["precision"][name], out["recall"][name], out["f1"][name] = float(precision), float(recall), float(f1)
+    return out
+
+
+def breakdown(predictions, column: str, class_names=("galaxy", "nsc")):
+    """Metrics per value of ``column`` (e.g. ``Instrument`` or ``Filter``), as a `~astropy.table.Table`."""
+    from astropy.table import Table
+
+    rows = []
+    values = np.asarray(predictions[column]).astype(str)
+    for value in sorted(set(values)):
+        selected = values == value
+        sub = {k: np.asarray(predictions[k])[selected] for k in ("true", "predicted", "prob_nsc")}
+        m = classification_metrics(sub, class_names)
+        rows.append((value, m["n"], m["accuracy"], m["f1"][class_names[0]], m["f1"][class_names[1]], m["roc_auc"]))
+    return Table(rows=rows, names=(column, "n", "accuracy", f"f1_{class_names[0]}", f"f1_{class_names[1]}",
+                                   "roc_auc"), dtype=(str, int, float, float, float, float))

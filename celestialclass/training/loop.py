@@ -1,0 +1,318 @@
+"""The training loop: deterministic, resumable at any step, optionally distributed."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import pathlib
+import time
+
+from ..exceptions import CelestialClassError
+
+__all__ = ["train", "TRUTH_MARKERS"]
+
+#: Manifest columns that mark simulated data (the simulator's truth).
+TRUTH_MARKERS = ("Subtype", "Body Seed")
+_LOG_FIELDS = ("step", "epoch", "batch", "loss", "accuracy", "lr", "seconds")
+
+
+def _config_hash(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_geometry(model, preprocess, name):
+    from ..models import summary
+
+    shape = preprocess.output_shape
+    if shape is None:
+        return
+    try:
+        summary(model, (1, *shape), batch_size=1)
+    except CelestialClassError as exc:
+        raise CelestialClassError(f"{name} cannot train on {shape[0]} x {shape[1]} inputs: {exc}") from None
+
+
+def _batches(n, batch_size, seed, epoch, rank, world):
+    import torch
+
+    generator = torch.Generator().manual_seed(int(seed) * 100003 + epoch)
+    order = torch.randperm(n, generator=generator)[rank::world].tolist()
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _lr(recipe, step, total):
+    if recipe.schedule == "cosine":
+        return recipe.lr * 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
+    return recipe.lr
+
+
+def _restore_log(path, step):
+    """Keep the log rows up to ``step`` (rows written after the checkpoint are redone)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= step]
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, _LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def train(model, manifest, data_dir, out_dir, *, recipe="paper", seed: int = 0, device: str = "auto",
+          epochs: int | None = None, batch_size: int | None = None, lr: float | None = None,
+          accumulation: int | None = None, max_steps: int | None = None, checkpoint_every: int = 100,
+          resume: bool = False, deterministic: bool = True, num_workers: int = 0, on_error: str = "raise",
+          validation=None, show_progress: bool | None = None, command: str | None = None) -> dict:
+    """Train a registered model on the chips of a manifest; write weights, a model card and a log.
+
+    Parameters
+    ----------
+    model : str
+        Registry name (`celestialclass.models.list_models`).
+    manifest : `~astropy.table.Table` or str
+        Training chips (see `celestialclass.datasets.load_manifest`).
+    data_dir : path-like
+        Directory of ``<OBSID>_raw.fits`` files.
+    out_dir : path-like
+        Receives ``model.safetensors``, ``model_card.json``, ``log.csv`` and
+        ``checkpoint.safetensors``.
+    recipe : str or `~celestialclass.training.Recipe`
+        ``"paper"`` (SGD, lr 1e-4, batch 4, cross-entropy, 20 epochs),
+        ``"paper-resize"``, ``"fast"``, ...; ``epochs``, ``batch_size``,
+        ``lr`` and ``accumulation`` override its fields.
+    seed : int
+        Seeds initialisation, data order and dropout.
+    device : str
+        ``"auto"`` (CUDA, else CPU), ``"cpu"``, ``"cuda"``, ...
+    max_steps : int, optional
+        Stop after this many optimizer steps in total (the run can be resumed later).
+    checkpoint_every : int
+        Optimizer steps between checkpoints (also written at every epoch end).
+    resume : bool
+        Continue from ``out_dir/checkpoint.safetensors``: the final weights
+        equal those of an uninterrupted run. A checkpoint of another
+        configuration is refused.
+    deterministic : bool
+        Ask PyTorch for deterministic algorithms.
+    num_workers : int
+        Data-loading worker processes.
+    on_error : {'raise', 'skip'}
+        Missing or corrupt files in the data directory (see `ChipDataset`).
+    validation : `~astropy.table.Table` or str, optional
+        Chips evaluated at the end; their metrics go into the model card.
+    show_progress : bool, optional
+    command : str, optional
+        The command line to record in the model card.
+
+    Returns
+    -------
+    summary : dict
+        ``steps``, ``epochs``, ``weights`` (path), ``sha256``, ``card`` (path),
+        ``metrics``.
+    """
+    import torch
+
+    previous = torch.are_deterministic_algorithms_enabled()
+    try:
+        return _train(model, manifest, data_dir, out_dir, recipe=recipe, seed=seed, device=device,
+                      epochs=epochs, batch_size=batch_size, lr=lr, accumulation=accumulation,
+                      max_steps=max_steps, checkpoint_every=checkpoint_every, resume=resume,
+                      deterministic=deterministic, num_workers=num_workers, on_error=on_error,
+                      validation=validation, show_progress=show_progress, command=command)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def _train(model, manifest, data_dir, out_dir, *, recipe, seed, device, epochs, batch_size, lr, accumulation,
+           max_steps, checkpoint_every, resume, deterministic, num_workers, on_error, validation, show_progress,
+           command) -> dict:
+    import torch
+
+    from ..datasets import ChipDataset, load_manifest
+    from ..evaluation.metrics import classification_metrics
+    from ..models import get_model, get_model_info
+    from ..utils.progress import progress
+    from ..weights import save_weights
+    from .card import software_versions, write_card
+    from .checkpoint import load_checkpoint, save_checkpoint
+    from .distributed import init_distributed
+    from .recipes import get_recipe
+
+    recipe = get_recipe(recipe, epochs=epochs, batch_size=batch_size, lr=lr, accumulation=accumulation)
+    info = get_model_info(model)
+    table = manifest if hasattr(manifest, "colnames") else load_manifest(manifest)
+    preprocess = recipe.preprocess()
+    ctx = init_distributed(device)
+    out_dir = pathlib.Path(out_dir)
+    if ctx.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = out_dir / "checkpoint.safetensors"
+    log_path = out_dir / "log.csv"
+
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    net = get_model(info.name)
+    _check_geometry(net, preprocess, info.name)
+    dataset = ChipDataset(table, data_dir, preprocess, on_error=on_error)
+    if len(dataset) == 0:
+        raise CelestialClassError("no chips to train on", path=data_dir)
+    config = {"model": info.name, "recipe": recipe.to_dict(), "seed": int(seed), "preprocess": preprocess.to_dict(),
+              "manifest_sha256": table.meta.get("sha256"), "chips": len(dataset), "world_size": ctx.world_size}
+
+    net.to(ctx.device)
+    parameters = [p for p in net.parameters() if p.requires_grad]
+    if recipe.optimizer == "sgd":
+        optimizer = torch.optim.SGD(parameters, lr=recipe.lr, momentum=recipe.momentum,
+                                    weight_decay=recipe.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(parameters, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    use_amp = recipe.amp and ctx.device.startswith("cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    batches_per_epoch = len(_batches(len(dataset), recipe.batch_size, seed, 0, ctx.rank, ctx.world_size))
+    steps_per_epoch = math.ceil(batches_per_epoch / recipe.accumulation)
+    total_steps = steps_per_epoch * recipe.epochs
+    step, epoch, batch = 0, 0, 0
+    if checkpoint_path.exists():
+        if not resume:
+            raise CelestialClassError(
+                "a checkpoint is already here; pass resume=True (--resume) to continue it, or use a new "
+                "output directory", path=checkpoint_path)
+        saved = load_checkpoint(checkpoint_path)
+        if saved["config"] != config:
+            differ = sorted(k for k in set(config) | set(saved["config"])
+                            if config.get(k) != saved["config"].get(k))
+            details = "; ".join(f"{k}: checkpoint {saved['config'].get(k)!r}, now {config.get(k)!r}"
+                                for k in differ)
+            raise CelestialClassError(f"cannot resume with another configuration ({details})",
+                                      path=checkpoint_path)
+        net.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        if saved["scaler"]:
+            scaler.load_state_dict(saved["scaler"])
+        torch.set_rng_state(saved["rng"]["rng.torch"])
+        step, epoch, batch = (saved["progress"][k] for k in ("step", "epoch", "batch"))
+        if ctx.is_main:
+            _restore_log(log_path, step)
+    elif resume:
+        raise CelestialClassError("nothing to resume: no checkpoint here", path=checkpoint_path)
+    elif ctx.is_main:
+        _restore_log(log_path, -1)
+
+    model_for_step = net
+    if ctx.enabled:
+        model_for_step = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[ctx.local_rank] if ctx.device.startswith("cuda") else None)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def checkpoint():
+        if ctx.is_main:
+            save_checkpoint(checkpoint_path, model=net, optimizer=optimizer, scaler=scaler, config=config,
+                            progress={"step": step, "epoch": epoch, "batch": batch})
+
+    def micro_batches(plan):
+        """(x, y) of each micro-batch in ``plan``, in order; read by workers when num_workers > 0."""
+        if num_workers > 0:
+            loader = torch.utils.data.DataLoader(dataset, batch_sampler=plan, num_workers=num_workers)
+            yield from loader
+            return
+        for indices in plan:
+            items = [dataset[i] for i in indices]
+            yield torch.stack([item[0] for item in items]), torch.tensor([item[1] for item in items])
+
+    bar = progress(range(total_steps), total=total_steps, desc="train",
+                   enabled=show_progress if ctx.is_main else False)
+    bar_iter = iter(bar)
+    for _ in range(step):
+        next(bar_iter, None)
+    started = time.monotonic()
+    last = {"loss": float("nan"), "accuracy": float("nan")}
+    stop = False
+    net.train()
+    while epoch < recipe.epochs and not stop:
+        plan = _batches(len(dataset), recipe.batch_size, seed, epoch, ctx.rank, ctx.world_size)
+        groups = [plan[i:i + recipe.accumulation] for i in range(0, len(plan), recipe.accumulation)]
+        stream = micro_batches([indices for group in groups[batch:] for indices in group])
+        while batch < len(groups):
+            if max_steps is not None and step >= max_steps:
+                stop = True
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = _lr(recipe, step, total_steps)
+            optimizer.zero_grad(set_to_none=True)
+            losses, correct, seen = [], 0, 0
+            for indices in groups[batch]:
+                x, y = next(stream)
+                x, y = x.to(ctx.device), y.to(ctx.device)
+                with torch.autocast("cuda", enabled=use_amp):
+                    logits = model_for_step(x)
+                    loss = loss_fn(logits.float(), y) * (len(indices) / sum(len(b) for b in groups[batch]))
+                scaler.scale(loss).backward()
+                losses.append(float(loss.detach()))
+                correct += int((logits.argmax(1) == y).sum())
+                seen += len(indices)
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            batch += 1
+            last = {"loss": sum(losses), "accuracy": correct / seen}
+            if ctx.is_main:
+                new = not log_path.exists()
+                with open(log_path, "a", newline="") as handle:
+                    writer = csv.DictWriter(handle, _LOG_FIELDS)
+                    if new:
+                        writer.writeheader()
+                    writer.writerow({"step": step, "epoch": epoch, "batch": batch, "loss": f"{last['loss']:.6f}",
+                                     "accuracy": f"{last['accuracy']:.4f}",
+                                     "lr": f"{optimizer.param_groups[0]['lr']:.3e}",
+                                     "seconds": f"{time.monotonic() - started:.2f}"})
+            next(bar_iter, None)
+            if step % max(1, checkpoint_every) == 0:
+                checkpoint()
+        if not stop:
+            epoch, batch = epoch + 1, 0
+        checkpoint()  # at every epoch end, and where max_steps stopped the run
+    for _ in bar_iter:  # close the bar
+        pass
+
+    result = {"steps": step, "epochs": epoch, "complete": epoch >= recipe.epochs, "metrics": {"train": last}}
+    if not ctx.is_main:
+        return result
+    metrics = {"train_last_step": last}
+    if validation is not None and result["complete"]:
+        from ..evaluation.runner import predict
+
+        val_table = validation if hasattr(validation, "colnames") else load_manifest(validation)
+        predictions = predict(net, preprocess, ChipDataset(val_table, data_dir, preprocess, on_error=on_error),
+                              device=ctx.device)
+        metrics["validation"] = classification_metrics(predictions)
+    simulated = all(c in table.colnames for c in TRUTH_MARKERS)
+    weights_path = out_dir / "model.safetensors"
+    card = {
+        "name": f"{info.name}-{recipe.name}-seed{seed}",
+        "architecture": info.name,
+        "class_names": list(info.class_names),
+        "input_size": [1, *preprocess.output_shape] if preprocess.output_shape else None,
+        "preprocess": preprocess.to_dict(),
+        "training": {"recipe": recipe.to_dict(), "seed": int(seed), "steps": step, "epochs_completed": epoch,
+                     "complete": result["complete"], "world_size": ctx.world_size, "device": ctx.device,
+                     "command": command,
+                     "manifest": {"source": table.meta.get("source"), "sha256": table.meta.get("sha256"),
+                                  "chips": len(dataset), "bodies": len(set(dataset.manifest["ID"]))},
+                     "data": "simulated exposures (celestialclass.simulate)" if simulated
+                     else "raw HST exposures listed in the manifest"},
+        "metrics": metrics,
+        "software": software_versions(),
+    }
+    if simulated:
+        card["note"] = "Trained only on simulated exposures; its metrics are on simulated data, not LCID."
+    sha256 = save_weights(net.state_dict(), weights_path,
+                          {"architecture": info.name, "preprocess": preprocess.to_dict()})
+    card["weights"] = {"file": weights_path.name, "sha256": sha256}
+    write_card(out_dir / "model_card.json", card)
+    result.update(weights=str(weights_path), sha256=sha256, card=str(out_dir / "model_card.json"),
+                  metrics=metrics)
+    return result
