@@ -6,6 +6,7 @@ starts fast:
 - `celestialclass.io` reads raw ACS/WFC and WFC3/UVIS exposures; importing it
   registers the ``hst_raw`` format with astropy's unified I/O.
 - `celestialclass.simulate` writes raw exposures.
+- `CelestialClassifier`, `classify_ccd` and `classify_files` classify chips.
 """
 
 import importlib
@@ -17,16 +18,21 @@ try:
 except ImportError:  # pragma: no cover - a source tree that was never built
     __version__ = "0.0.0"
 
-__all__ = ["CelestialClassError", "__version__"]
+__all__ = ["CelestialClassError", "CelestialClassifier", "Prediction", "classify_ccd", "classify_files",
+           "__version__"]
 
-_SUBMODULES = ("io", "simulate", "exceptions", "cli")
+_SUBMODULES = ("io", "simulate", "exceptions", "cli", "models", "datasets", "training", "evaluation",
+               "preprocess", "weights", "classify")
+_CLASSIFY = ("CelestialClassifier", "Prediction", "classify_ccd", "classify_files")
 
 
 def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
+    if name in _CLASSIFY:
+        return getattr(importlib.import_module(".classify", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_SUBMODULES))
+    return sorted(set(globals()) | set(_SUBMODULES) | set(_CLASSIFY))

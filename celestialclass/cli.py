@@ -179,6 +179,88 @@ def _cmd_lcid_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_results(table, output) -> None:
+    from .utils.files import atomic_path
+
+    suffix = pathlib.Path(output).suffix.lower()
+    with atomic_path(output) as tmp:
+        if suffix == ".json":
+            rows = [dict(zip(table.colnames, row)) for row in table.as_array().tolist()]
+            tmp.write_text(json.dumps(rows, indent=2, default=float) + "\n")
+        elif suffix in (".ecsv", ".csv"):
+            table.write(tmp, format="ascii.ecsv" if suffix == ".ecsv" else "ascii.csv", overwrite=True)
+        else:
+            raise ValueError(suffix)
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from .classify import classify_files, expand_paths
+    from .exceptions import CelestialClassError
+
+    if args.output and pathlib.Path(args.output).suffix.lower() not in (".ecsv", ".csv", ".json"):
+        raise CelestialClassError(f"--output must end in .ecsv, .csv or .json: {args.output}")
+    paths = expand_paths(args.paths)
+    if args.example:
+        from .simulate import simulate_exposure
+
+        example = pathlib.Path(tempfile.mkdtemp(prefix="celestialclass-")) / "jexampl1q_raw.fits"
+        simulate_exposure(example, "galaxy", "ACS/WFC", seed=1, subtype="spiral", filter="F606W", exptime=500.0)
+        print(f"example: a simulated ACS/WFC exposure of a spiral galaxy, {example}", file=sys.stderr)
+        paths.append(str(example))
+    if not paths:
+        raise CelestialClassError("give raw files, directories or glob patterns to classify, or --example")
+    client = None
+    if args.scheduler:
+        from dask.distributed import Client
+
+        client = None if args.scheduler == "local" else Client(args.scheduler)
+    table = classify_files(paths, client, model=args.model, weights=args.weights, hdu=args.hdu,
+                           local=not args.scheduler)
+    if args.output:
+        _write_results(table, args.output)
+        print(f"{len(table)} chips -> {args.output}", file=sys.stderr)
+    else:
+        shown = table.copy()
+        shown["weights_sha256"] = [sha[:12] for sha in shown["weights_sha256"]]
+        for name in ("prob_galaxy", "prob_nsc"):
+            shown[name].format = ".4f"
+        print("\n".join(shown.pformat(max_lines=-1, max_width=-1)))
+    failed = [row for row in table if row["error"]]
+    for row in failed:
+        print(f"celestialclass classify: {row['source']}: {row['error']}", file=sys.stderr)
+    return 0 if not failed else 1
+
+
+def _cmd_weights(args: argparse.Namespace) -> int:
+    from .weights import file_sha256, get_weights, list_weights, resolve_weights
+
+    if args.action == "list":
+        names = list_weights()
+        if not names:
+            print("no weights are registered (none are bundled with this version)")
+        for name in names:
+            entry = get_weights(name)
+            print(f"{name:24} {entry.architecture:16} sha256 {entry.sha256[:12]}  {entry.training_data}")
+        return 0
+    specs = args.names or list_weights()
+    status = 0
+    for spec in specs:
+        entry = resolve_weights(spec)
+        if args.action == "info":
+            print(json.dumps({"name": entry.name, "architecture": entry.architecture, "location": entry.location,
+                              "sha256": entry.sha256, "preprocess": entry.preprocess,
+                              "class_names": list(entry.class_names), "input_size": entry.input_size,
+                              "training_data": entry.training_data, "command": entry.command,
+                              "metrics": entry.metrics}, indent=2, default=str))
+        else:
+            actual = file_sha256(entry.path())
+            ok = actual == entry.sha256
+            status |= not ok
+            print(f"{entry.name}: {'OK' if ok else 'MISMATCH'} sha256 {actual}"
+                  + ("" if ok else f" (expected {entry.sha256})"))
+    return status
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -285,6 +367,24 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-plots", action="store_true")
     ev.add_argument("--skip-bad-files", action="store_true")
     ev.set_defaults(func=_cmd_evaluate)
+
+    cl = sub.add_parser("classify", help="classify raw files: galaxy or nebula/star cluster",
+                        description="Classify every chip of raw files (directories and globs expand). A file "
+                                    "that cannot be read gets a row with its error; the exit status is 0 only "
+                                    "when every file succeeded.")
+    cl.add_argument("paths", nargs="*", metavar="PATH")
+    cl.add_argument("--hdu", type=int, help="only this HDU of each file (1 or 4)")
+    cl.add_argument("--model", default="default", help="architecture, or 'default'")
+    cl.add_argument("--weights", help="registered weights, a training output directory, or a URL")
+    cl.add_argument("--output", help="write the table: .ecsv, .csv or .json")
+    cl.add_argument("--scheduler", help="a dask.distributed scheduler address, or 'local' for a LocalCluster")
+    cl.add_argument("--example", action="store_true", help="also classify a built-in simulated exposure")
+    cl.set_defaults(func=_cmd_classify)
+
+    we = sub.add_parser("weights", help="the weights registry: list, info, verify")
+    we.add_argument("action", choices=("list", "info", "verify"))
+    we.add_argument("names", nargs="*", metavar="NAME", help="registered names or paths (default: all)")
+    we.set_defaults(func=_cmd_weights)
 
     lcid = sub.add_parser("lcid", help="LCID manifests: download raw files from MAST, split by body")
     lcidsub = lcid.add_subparsers(dest="what", metavar="WHAT", required=True)

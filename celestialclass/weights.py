@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import pathlib
+from dataclasses import dataclass, field
 
 from .exceptions import CelestialClassError
 
-__all__ = ["WeightsIntegrityError", "file_sha256", "save_weights", "load_weights", "load_trained"]
+__all__ = ["WeightsIntegrityError", "WeightsEntry", "file_sha256", "save_weights", "load_weights",
+           "load_trained", "build_model", "register_weights", "get_weights", "list_weights", "resolve_weights",
+           "DEFAULT_WEIGHTS"]
 
 
 class WeightsIntegrityError(CelestialClassError):
@@ -95,19 +98,191 @@ def load_trained(path, device: str = "cpu"):
         The model (eval mode) with verified weights, its
         `~celestialclass.preprocess.Preprocess`, and the model card (dict).
     """
-    from .models import get_model
     from .preprocess import Preprocess
-    from .training.card import read_card
 
-    path = pathlib.Path(path)
-    directory = path if path.is_dir() else path.parent
-    card = read_card(directory / "model_card.json")
-    weights = directory / card["weights"]["file"] if path.is_dir() else path
-    state, _ = load_weights(weights, sha256=card["weights"]["sha256"])
-    model = get_model(card["architecture"])
+    entry = resolve_weights(path)
+    return build_model(entry).to(device).eval(), Preprocess.from_dict(entry.preprocess), entry.card
+
+
+def build_model(entry: "WeightsEntry"):
+    """The entry's architecture with its (sha256-verified) weights loaded."""
+    from .models import get_model
+
+    state = entry.load_state()
+    model = get_model(entry.architecture)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise WeightsIntegrityError(
-            f"weights do not fit {card['architecture']} ({str(exc).splitlines()[0]})", path=weights) from None
-    return model.to(device).eval(), Preprocess.from_dict(card["preprocess"]), card
+            f"weights do not fit {entry.architecture} ({str(exc).splitlines()[0][:200]})",
+            path=entry.location) from None
+    return model
+
+
+#: Name of the registry entry ``CelestialClassifier()`` uses.
+DEFAULT_WEIGHTS = "default"
+_PACKAGE_DATA = pathlib.Path(__file__).parent / "data" / "weights"
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """A registered set of weights, in the manner of torchvision's weights enums.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``"default"`` is what `CelestialClassifier` uses).
+    architecture : str
+        Registered model name the weights fit.
+    location : str
+        ``"package:FILE"`` (shipped in ``celestialclass/data/weights``), a
+        local path, or an ``http(s)`` URL (fetched into astropy's download cache).
+    sha256 : str
+        Hex digest of the file; verified on every load, not only on download.
+    preprocess : dict
+        `~celestialclass.preprocess.Preprocess` settings the weights expect.
+    class_names : tuple of str
+    input_size : tuple of int
+    training_data : str
+        What the weights were trained on.
+    command : str
+        The command that trained them.
+    metrics : dict
+        Measured results, with what they were measured on.
+    card : dict
+        The full model card.
+    """
+
+    name: str
+    architecture: str
+    location: str
+    sha256: str
+    preprocess: dict
+    class_names: tuple = ("galaxy", "nsc")
+    input_size: tuple | None = None
+    training_data: str = ""
+    command: str = ""
+    metrics: dict = field(default_factory=dict)
+    card: dict = field(default_factory=dict)
+
+    def path(self) -> pathlib.Path:
+        """The local file (downloading a URL into astropy's cache first)."""
+        if self.location.startswith("package:"):
+            return _PACKAGE_DATA / self.location[len("package:"):]
+        if self.location.startswith(("http://", "https://")):
+            from astropy.utils.data import download_file
+
+            try:
+                return pathlib.Path(download_file(self.location, cache=True))
+            except Exception as exc:
+                raise CelestialClassError(f"cannot download weights {self.location} ({exc})") from None
+        return pathlib.Path(self.location)
+
+    def load_state(self) -> dict:
+        """The state dict, after checking the file's sha256."""
+        state, _ = load_weights(self.path(), sha256=self.sha256)
+        return state
+
+    @classmethod
+    def from_card(cls, card: dict, location: str, name: str | None = None) -> "WeightsEntry":
+        """An entry from a model card written by ``celestialclass train``."""
+        training = card.get("training", {})
+        return cls(name=name or card.get("name", pathlib.Path(location).stem), architecture=card["architecture"],
+                   location=str(location), sha256=card["weights"]["sha256"], preprocess=card["preprocess"],
+                   class_names=tuple(card.get("class_names", ("galaxy", "nsc"))),
+                   input_size=tuple(card["input_size"]) if card.get("input_size") else None,
+                   training_data=training.get("data", ""), command=training.get("command") or "",
+                   metrics=card.get("metrics", {}), card=card)
+
+
+_WEIGHTS: dict = {}
+
+
+def register_weights(entry: WeightsEntry, overwrite: bool = False) -> WeightsEntry:
+    """Add an entry to the weights registry."""
+    if entry.name in _WEIGHTS and not overwrite:
+        raise CelestialClassError(f"weights {entry.name!r} are already registered")
+    _WEIGHTS[entry.name] = entry
+    return entry
+
+
+def list_weights() -> list[str]:
+    """Names of the registered weights."""
+    _load_builtin()
+    return sorted(_WEIGHTS)
+
+
+def get_weights(name: str) -> WeightsEntry:
+    """A registered entry by name."""
+    _load_builtin()
+    try:
+        return _WEIGHTS[name]
+    except KeyError:
+        known = ", ".join(sorted(_WEIGHTS)) or "none (no weights are bundled with this version)"
+        raise CelestialClassError(f"unknown weights {name!r}; registered: {known}") from None
+
+
+def _load_builtin() -> None:
+    """Register the weights shipped in the package (each a model card beside its file)."""
+    if getattr(_load_builtin, "done", False):
+        return
+    _load_builtin.done = True
+    if not _PACKAGE_DATA.is_dir():
+        return
+    from .training.card import read_card
+
+    for card_path in sorted(_PACKAGE_DATA.glob("*.json")):
+        card = read_card(card_path)
+        entry = WeightsEntry.from_card(card, f"package:{card['weights']['file']}", name=card_path.stem)
+        _WEIGHTS.setdefault(entry.name, entry)
+
+
+def resolve_weights(spec, sha256: str | None = None) -> WeightsEntry:
+    """A `WeightsEntry` from a registry name, a training output (directory or weights file), or a URL.
+
+    Parameters
+    ----------
+    spec : str or path-like
+        A name from `list_weights`; a directory written by ``celestialclass
+        train`` (its ``model_card.json`` gives the sha256); a ``.safetensors``
+        file with ``model_card.json`` beside it, or with ``sha256`` given; an
+        ``http(s)`` URL with ``sha256`` given (or ``#sha256=HEX`` appended).
+    sha256 : str, optional
+        The expected digest, for files and URLs without a card.
+    """
+    from .training.card import read_card
+
+    text = str(spec)
+    if not text.startswith(("http://", "https://")) and "/" not in text and not text.endswith(".safetensors"):
+        return get_weights(text)
+    if text.startswith(("http://", "https://")):
+        url, _, fragment = text.partition("#")
+        digest = sha256 or (fragment[len("sha256="):] if fragment.startswith("sha256=") else None)
+        if not digest:
+            raise CelestialClassError(f"weights from a URL need their sha256 (sha256=... or {url}#sha256=HEX)")
+        entry = WeightsEntry(name=url.rsplit("/", 1)[-1], architecture="", location=url, sha256=digest,
+                             preprocess={})
+        state_path = entry.path()
+        _, metadata = load_weights(state_path, sha256=digest)
+        return _entry_from_metadata(entry, metadata)
+    path = pathlib.Path(text)
+    directory = path if path.is_dir() else path.parent
+    if (directory / "model_card.json").exists() and (path.is_dir() or sha256 is None):
+        card = read_card(directory / "model_card.json")
+        weights = directory / card["weights"]["file"] if path.is_dir() else path
+        return WeightsEntry.from_card(card, str(weights))
+    if not path.is_file():
+        raise CelestialClassError("no such weights file or training output directory", path=path)
+    if sha256 is None:
+        raise CelestialClassError(
+            "no model_card.json beside these weights: give sha256=... to load them", path=path)
+    _, metadata = load_weights(path, sha256=sha256)
+    return _entry_from_metadata(WeightsEntry(path.stem, "", str(path), sha256, {}), metadata)
+
+
+def _entry_from_metadata(entry: WeightsEntry, metadata: dict) -> WeightsEntry:
+    from dataclasses import replace
+
+    if "architecture" not in metadata or "preprocess" not in metadata:
+        raise CelestialClassError(f"{entry.location}: the file does not say its architecture and preprocessing")
+    return replace(entry, architecture=metadata["architecture"], preprocess=metadata["preprocess"])

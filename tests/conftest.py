@@ -53,3 +53,14 @@ def mock_lcid(tmp_path_factory):
     out = tmp_path_factory.mktemp("mock_lcid")
     simulate_dataset(out, 4, 1, seed=11, jobs=1)
     return out
+
+
+@pytest.fixture(scope="session")
+def trained_resnet(mock_lcid, tmp_path_factory):
+    """Small weights made by the tests: ResNet18 on LCID-Resize, one epoch on the mock LCID."""
+    from celestialclass.training import train
+
+    out = tmp_path_factory.mktemp("resnet-weights")
+    train("resnet18", mock_lcid / "manifest.csv", mock_lcid, out, recipe="paper-resize", epochs=1,
+          batch_size=4, seed=3, device="cpu")
+    return out

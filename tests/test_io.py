@@ -177,3 +177,15 @@ def test_bad_options(exact_raw):
         read_raw(path, hdu="SCI")
     with pytest.raises(HDUError, match="CCDCHIP=1, not chip=2"):
         read_raw(path, hdu=4, chip=2)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"subtract_bias": True, "trim": "science"}])
+def test_read_chips_write_without_warnings(exact_raw, tmp_path, kwargs):
+    """Every keyword read_raw adds fits on its card: writing the CCDData raises no VerifyWarning."""
+    import warnings
+
+    path, _, _ = exact_raw
+    for ccd in read_raw(path, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ccd.write(tmp_path / "chip.fits", overwrite=True)

@@ -392,12 +392,12 @@ def _read_chip(hdul: fits.HDUList, index: int, chip: ChipLayout, layout: Detecto
     if subtract_bias:
         levels = [header[f"BIASLEV{amp.name}"] for amp in chip.amplifiers]
         header["MEANBLEV"] = (round(float(np.mean(levels)), 3), "mean of overscan levels subtracted (DN)")
-        header["CCBIAS"] = ("overscan", "celestialclass: per-amp 3-sigma clipped mean removed")
+        header["CCBIAS"] = ("overscan", "per-amp 3-sigma clipped mean removed")
     header["BUNIT"] = "ADU"
     # Provenance, ccdproc-style "argument=value" text under short FITS-safe keywords.
     header["CCREAD"] = (f"read_raw hdu={index}, chip={chip.ccdchip}, trim={trim}, "
                         f"subtract_bias={subtract_bias}")
-    header["CCTRIM"] = ("+".join(sections), "raw SCI sections kept, left to right")
+    header["CCTRIM"] = ("+".join(sections), "raw sections kept")
     return CCDData(out, unit="adu", meta=header)
 
 

@@ -20,10 +20,11 @@ from .hr_celestialnet import HRCelestialNet, hr_celestialnet
 from .alexnet import AlexNet, alexnet
 from .vgg import VGG, vgg16_bn
 from .resnet import ResNet, resnet18
+from .inference import optimize_for_inference
 
 __all__ = [
     "get_model", "get_model_info", "list_models", "register_model", "ModelInfo",
     "UnknownModelError", "summary", "ModelSummary", "CLASS_NAMES", "LCID_INPUT",
     "LCID_RESIZE_INPUT", "hr_celestialnet", "HRCelestialNet", "alexnet", "AlexNet",
-    "vgg16_bn", "VGG", "resnet18", "ResNet",
+    "vgg16_bn", "VGG", "resnet18", "ResNet", "optimize_for_inference",
 ]

@@ -155,3 +155,25 @@ def test_hr_celestialnet_forward_full_size():
         with pytest.raises(ShapeError):
             model(torch.randn(1, 1, 2068, 4144))
     assert out.shape == (1, 2) and torch.isfinite(out).all()
+
+
+def test_optimized_inference_matches_the_plain_model():
+    """BatchNorm folding, ReLU after pooling and channels-last change nothing but speed."""
+    from celestialclass.models import optimize_for_inference
+
+    torch.manual_seed(1)
+    model = get_model("hr-celestialnet").eval()
+    for module in model.modules():  # non-trivial statistics, so folding is really tested
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.1, 0.1)
+    fast = optimize_for_inference(model)
+    x = torch.randn(1, 1, 2048, 4096)
+    with torch.inference_mode():
+        expected, got = model(x), fast(x)
+        with pytest.raises(ShapeError):
+            fast(torch.randn(1, 1, 2068, 4144))
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5), (got, expected)
+    assert fast.class_names == ("galaxy", "nsc")

@@ -59,7 +59,10 @@ def test_outputs_and_model_card(uninterrupted, mock_lcid):
 def test_killed_run_resumes_to_identical_weights(uninterrupted, mock_lcid, tmp_path):
     reference, _ = uninterrupted
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-c", _train_code(out, mock_lcid)])
+    # Same torch thread count as this process: float sums depend on it (and an earlier Dask
+    # cluster in this session may have left OMP_NUM_THREADS=1 in the environment).
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.Popen([sys.executable, "-c", _train_code(out, mock_lcid)], env=env)
     checkpoint = out / "checkpoint.safetensors"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
