@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..exceptions import ShapeError
+from ._init import init_weights
 from .registry import LCID_INPUT, register_model
 
 __all__ = ["HRCelestialNet", "hr_celestialnet"]
@@ -82,16 +83,7 @@ class HRCelestialNet(nn.Module):
             nn.Linear(4096, 4096), nn.ReLU(inplace=True),
             nn.Linear(4096, num_classes),
         )
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0, 0.01)
-                nn.init.zeros_(module.bias)
+        init_weights(self)
 
     @classmethod
     def check_input_shape(cls, shape, in_channels: int = 1) -> None:

@@ -394,8 +394,7 @@ def _galaxy_layers(body, grid):
                     "embedded": np.zeros(n, bool)}
 
         stars = _merge_points(stars, _tile_points(body, 5, grid, gc_density, gc_density, draw_gc))
-    layers.stars = _merge_points(stars, _field_stars(body, grid))
-    layers.compact = _merge_points(knots, _background_galaxies(body, grid))
+    layers.stars, layers.compact = stars, knots
     return layers
 
 
@@ -432,8 +431,7 @@ def _cluster_layers(body, grid):
     stars = _tile_points(body, 6, grid, lambda a, b: scale * _king_density(np.hypot(a, b), rc, rt),
                          lambda a, b: scale * _king_density(max(np.hypot(a, b) - _TILE, 0), rc, rt) * 1.05,
                          draw)
-    layers.stars = _merge_points(stars, _field_stars(body, grid))
-    layers.compact = _background_galaxies(body, grid)
+    layers.stars = stars
     return layers
 
 
@@ -462,8 +460,7 @@ def _open_cluster_layers(body, grid):
         return density(max(abs(uu) - _TILE, 0), max(abs(vv) - _TILE, 0))
 
     stars = _tile_points(body, 7, grid, density, peak, draw)
-    layers.stars = _merge_points(stars, _field_stars(body, grid))
-    layers.compact = _background_galaxies(body, grid)
+    layers.stars = stars
     return layers
 
 
@@ -508,8 +505,7 @@ def _hii_layers(body, grid):
         return {"mag": mag, "temperature": 35000 * (1 - rel) ** 1.5 + 3800, "embedded": np.ones(n, bool)}
 
     stars = _tile_points(body, 8, grid, density, lambda a, b: density0, draw)
-    layers.stars = _merge_points(stars, _field_stars(body, grid))
-    layers.compact = _background_galaxies(body, grid)
+    layers.stars = stars
     return layers
 
 
@@ -526,8 +522,7 @@ def _pn_layers(body, grid):
     layers = Layers(gas={"pn": gas.astype(np.float32)}, line_ratios={"pn": _LINE_RATIOS["pn"]})
     central = {"u": np.array([0.0]), "v": np.array([0.0]), "mag": np.array([p["central_mag"]]),
                "temperature": np.array([45000.0]), "embedded": np.zeros(1, bool)}
-    layers.stars = _merge_points(central, _field_stars(body, grid))
-    layers.compact = _background_galaxies(body, grid)
+    layers.stars = central
     return layers
 
 
@@ -547,8 +542,7 @@ def _reflection_layers(body, grid):
     bright = {"u": rng.normal(0, 0.3 * size, n), "v": rng.normal(0, 0.3 * size, n),
               "mag": rng.uniform(10.0, 13.0, n), "temperature": rng.uniform(10000, 25000, n),
               "embedded": np.zeros(n, bool)}
-    layers.stars = _merge_points(bright, _field_stars(body, grid))
-    layers.compact = _background_galaxies(body, grid)
+    layers.stars = bright
     return layers
 
 
@@ -561,5 +555,8 @@ _SCENES = {
 
 
 def scene_layers(body: Body, grid: ChipGrid) -> Layers:
-    """What ``body`` puts on the chip of ``grid``."""
-    return _SCENES[body.subtype](body, grid)
+    """What ``body`` puts on the chip of ``grid``, with foreground stars and background galaxies."""
+    layers = _SCENES[body.subtype](body, grid)
+    layers.stars = _merge_points(layers.stars, _field_stars(body, grid))
+    layers.compact = _merge_points(layers.compact, _background_galaxies(body, grid))
+    return layers

@@ -151,3 +151,12 @@ def test_ddp_two_processes_gloo(mock_lcid, tmp_path):
     assert card["training"]["world_size"] == 2
     assert card["training"]["steps"] == 2  # 8 chips / (2 ranks x batch 2)
     assert "torch.distributed.run" in " ".join(command) and card["training"]["command"].startswith("celestialclass")
+
+
+def test_gradient_accumulation_steps(mock_lcid, tmp_path):
+    """Two batches of 2 per optimizer step: half the steps of batch 2 alone, and a log row per step."""
+    result = train("resnet18", mock_lcid / "manifest.csv", mock_lcid, tmp_path / "acc", accumulation=2,
+                   **{**ARGS, "epochs": 1})
+    assert result["steps"] == 2 and result["complete"]
+    card = read_card(tmp_path / "acc" / "model_card.json")
+    assert card["training"]["recipe"]["accumulation"] == 2
