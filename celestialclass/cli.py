@@ -290,7 +290,7 @@ def _build_parser() -> argparse.ArgumentParser:
                     "activations, or with --paper the paper's Table 3 beside the package's figures.",
     )
     summ.add_argument("--model", metavar="NAME",
-                      help="registered model: alexnet, hr-celestialnet, resnet18, vgg16-bn")
+                      help="registered model: alexnet, celestialnet-lite, hr-celestialnet, resnet18, vgg16-bn")
     summ.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
                       help="input rows and columns (default: the model's own)")
     summ.add_argument("--channels", type=int, default=1, help="input channels (default 1)")

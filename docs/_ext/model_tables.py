@@ -40,7 +40,7 @@ def _table2(out):
 def _model_layers(out):
     from celestialclass.models import list_models, summary
 
-    for name in ("hr-celestialnet", "alexnet", "vgg16-bn", "resnet18"):
+    for name in ("hr-celestialnet", "alexnet", "vgg16-bn", "resnet18", "celestialnet-lite"):
         assert name in list_models()
         s = summary(name, batch_size=1)
         table = s.layers.copy()

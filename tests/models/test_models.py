@@ -39,7 +39,7 @@ def test_registry_names():
 
 
 def test_unknown_model_lists_known_ones():
-    with pytest.raises(UnknownModelError, match="known models: alexnet, hr-celestialnet") as info:
+    with pytest.raises(UnknownModelError, match="known models: alexnet, celestialnet-lite, hr-celestialnet") as info:
         get_model("hr-celestialnet-v2")
     assert isinstance(info.value, CelestialClassError)
 
@@ -177,3 +177,21 @@ def test_optimized_inference_matches_the_plain_model():
             fast(torch.randn(1, 1, 2068, 4144))
     assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5), (got, expected)
     assert fast.class_names == ("galaxy", "nsc")
+
+
+def test_celestialnet_lite_budget():
+    """Whole 2048 x 4096 chips, at most 2 % of HR-CelestialNet's MACs, weights under 5 MB."""
+    s = summary("celestialnet-lite", (1, 2048, 4096), batch_size=1)
+    assert s.macs <= 0.02 * HR_CELESTIALNET_GMACS * 1e9
+    assert s.params_mb < 5.0
+    torch.manual_seed(0)
+    model = get_model("celestialnet-lite").eval()
+    with torch.inference_mode():
+        out = model(torch.randn(1, 1, 2048, 4096))
+    assert out.shape == (1, 2) and torch.isfinite(out).all()
+    # The stem sees every pixel: a single bright pixel anywhere changes the output.
+    x = torch.zeros(1, 1, 2048, 4096)
+    with torch.inference_mode():
+        base = model(x)
+        x[0, 0, 1001, 2003] = 1000.0
+        assert not torch.allclose(model(x), base)
