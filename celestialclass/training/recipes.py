@@ -58,6 +58,8 @@ RECIPES = {
     "paper-resize": Recipe("paper-resize", data="LCID-Resize"),
     "fast": Recipe("fast", optimizer="adamw", lr=1e-3, weight_decay=1e-4, batch_size=8, epochs=8,
                    schedule="cosine"),
+    "fast-resize": Recipe("fast-resize", optimizer="adamw", lr=1e-3, weight_decay=1e-4, batch_size=8, epochs=8,
+                          schedule="cosine", data="LCID-Resize"),
 }
 
 

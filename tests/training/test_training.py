@@ -115,6 +115,7 @@ def test_bad_input(mock_lcid, tmp_path):
     with pytest.raises(CelestialClassError, match="unknown model"):
         train("resnet-1000", mock_lcid / "manifest.csv", mock_lcid, tmp_path / "d", **ARGS)
     assert get_recipe("paper").batch_size == 4 and get_recipe("paper").epochs == 20
+    assert get_recipe("fast-resize").preprocess().resize == (224, 448)
 
 
 def test_tampered_weights_refused(uninterrupted, tmp_path):
