@@ -253,7 +253,8 @@ def resolve_weights(spec, sha256: str | None = None) -> WeightsEntry:
     from .training.card import read_card
 
     text = str(spec)
-    if not text.startswith(("http://", "https://")) and "/" not in text and not text.endswith(".safetensors"):
+    is_url = text.startswith(("http://", "https://"))
+    if not is_url and not pathlib.Path(text).exists() and "/" not in text and not text.endswith(".safetensors"):
         return get_weights(text)
     if text.startswith(("http://", "https://")):
         url, _, fragment = text.partition("#")

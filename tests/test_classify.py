@@ -163,3 +163,10 @@ def test_dask_matches_local(mock_lcid, trained_resnet):
     assert list(local["source"]) == list(distributed["source"]) and list(local["hdu"]) == list(distributed["hdu"])
     np.testing.assert_allclose(local["prob_nsc"], distributed["prob_nsc"], atol=1e-6)
     assert list(local["label"]) == list(distributed["label"])
+
+
+def test_relative_training_directory(trained_resnet, monkeypatch):
+    """A training output given as a bare relative name is a directory, not a registry name."""
+    monkeypatch.chdir(trained_resnet.parent)
+    clf = CelestialClassifier("resnet18", trained_resnet.name, device="cpu")
+    assert clf.entry.architecture == "resnet18"
