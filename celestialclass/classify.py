@@ -87,12 +87,6 @@ def _header_value(meta, *keys):
     return None
 
 
-def _filter_of(meta):
-    names = [str(meta.get(k, "")).strip() for k in ("FILTER", "FILTER1", "FILTER2")] if meta else []
-    names = [n for n in names if n and not n.upper().startswith("CLEAR")]
-    return "+".join(names) or None
-
-
 class CelestialClassifier:
     """Galaxy or nebula/star cluster, for raw HST chips.
 
@@ -178,11 +172,13 @@ class CelestialClassifier:
         """Flatten an input into chip items; also whether a single Prediction is wanted."""
         from astropy.nddata import CCDData
 
+        from .io.describe import _filter_name, _instrument_name
+
         if isinstance(x, CCDData):
             meta = x.meta
             source = _header_value(meta, "FILENAME") or "<CCDData>"
-            return [_Item(str(source), None, _header_value(meta, "CCDCHIP"), _instrument_of(meta),
-                          _filter_of(meta), lambda: x)], True
+            return [_Item(str(source), None, _header_value(meta, "CCDCHIP"), _instrument_name(meta),
+                          _filter_name(meta), lambda: x)], True
         if isinstance(x, np.ndarray):
             return [_Item("<array>", None, None, None, None, lambda: x)], True
         if isinstance(x, (str, os.PathLike)):
@@ -301,13 +297,8 @@ class CelestialClassifier:
         Takes what `predict` takes; a file that cannot be read raises.
         """
         items, _ = self._items(x, hdu, chip)
-        for item in items:
-            if item.error is not None:
-                raise CelestialClassError(item.error)
         probs = self._run(items)
-        for item in items:
-            if item.error is not None:
-                raise CelestialClassError(item.error)
+        _raise_first_error(items)
         return probs
 
     def predict(self, x, hdu: int | None = None, chip: int | None = None):
@@ -330,12 +321,9 @@ class CelestialClassifier:
             file that cannot be read gets a row with its ``error`` in a batch.
         """
         items, single = self._items(x, hdu, chip)
-        one_file = isinstance(x, (str, os.PathLike))
-        if (single or one_file) and any(item.error for item in items):
-            raise CelestialClassError(next(item.error for item in items if item.error))
-        probs = self._run(items)
-        if one_file and any(item.error for item in items):
-            raise CelestialClassError(next(item.error for item in items if item.error))
+        probs = self._run(items)  # skips items that already failed; raises for in-memory input
+        if single or isinstance(x, (str, os.PathLike)):
+            _raise_first_error(items)
         if single:
             p = probs[0]
             return Prediction(self.class_names[int(np.argmax(p))], dict(zip(self.class_names, map(float, p))),
@@ -343,8 +331,6 @@ class CelestialClassifier:
         return self._table(items, probs)
 
     def _table(self, items, probs):
-        from astropy.table import Table
-
         rows = []
         for item, p in zip(items, probs):
             ok = item.error is None and np.isfinite(p).all()
@@ -353,15 +339,21 @@ class CelestialClassifier:
                          item.filter or "", self.class_names[int(np.argmax(p))] if ok else "",
                          float(p[0]) if ok else np.nan, float(p[1]) if ok else np.nan, self.name,
                          self.weights_sha256, item.error or ""))
-        return Table(rows=rows, names=RESULT_COLUMNS,
-                     dtype=(str, int, int, str, str, str, float, float, str, str, str))
+        return _results_table(rows)
 
 
-def _instrument_of(meta):
-    instrument, detector = _header_value(meta, "INSTRUME"), _header_value(meta, "DETECTOR")
-    if instrument and detector:
-        return f"{str(instrument).strip()}/{str(detector).strip()}"
-    return None
+def _results_table(rows):
+    """The table of `RESULT_COLUMNS` for rows in that order."""
+    from astropy.table import Table
+
+    return Table(rows=rows, names=RESULT_COLUMNS,
+                 dtype=(str, int, int, str, str, str, float, float, str, str, str))
+
+
+def _raise_first_error(items) -> None:
+    for item in items:
+        if item.error is not None:
+            raise CelestialClassError(item.error)
 
 
 _DEFAULT_CLASSIFIERS: dict = {}
@@ -470,8 +462,6 @@ def classify_files(paths, client=None, *, model: str = "default", weights=None, 
         One row per chip (`RESULT_COLUMNS`), files in the order given; a file
         that cannot be read gets one row with its ``error``.
     """
-    from astropy.table import Table
-
     from .utils.progress import progress
 
     files = expand_paths(paths)
@@ -507,6 +497,4 @@ def classify_files(paths, client=None, *, model: str = "default", weights=None, 
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-    rows = [row for result in results for row in result]
-    return Table(rows=[[row[c] for c in RESULT_COLUMNS] for row in rows], names=RESULT_COLUMNS,
-                 dtype=(str, int, int, str, str, str, float, float, str, str, str))
+    return _results_table([[row[c] for c in RESULT_COLUMNS] for result in results for row in result])

@@ -144,8 +144,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     measured_on = (f"{source}: {len(dataset)} {'simulated ' if simulated else ''}chips; "
                    f"{platform.machine()} {args.device}")
     data_set = "LCID-Resize" if preprocess.resize else "LCID"
-    log = pathlib.Path(args.weights if pathlib.Path(args.weights).is_dir() else
-                       pathlib.Path(args.weights).parent) / "log.csv"
+    weights = pathlib.Path(args.weights)
+    log = (weights if weights.is_dir() else weights.parent) / "log.csv"
     metrics = write_report(predictions, args.out, model=card["architecture"], data_set=data_set,
                            measured_on=measured_on, training_log=log, plots=not args.no_plots)
     print(f"accuracy {100 * metrics['accuracy']:.2f}%, F1 galaxy {100 * metrics['f1']['galaxy']:.2f}%, "
@@ -210,10 +210,15 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     if not paths:
         raise CelestialClassError("give raw files, directories or glob patterns to classify, or --example")
     client = None
-    if args.scheduler:
-        from dask.distributed import Client
+    if args.scheduler and args.scheduler != "local":
+        try:
+            from dask.distributed import Client
 
-        client = None if args.scheduler == "local" else Client(args.scheduler)
+            client = Client(args.scheduler, timeout="30s")
+        except ImportError:
+            raise CelestialClassError("--scheduler needs dask.distributed: pip install 'dask[distributed]'") from None
+        except (OSError, TimeoutError) as exc:
+            raise CelestialClassError(f"cannot reach the Dask scheduler at {args.scheduler} ({exc})") from None
     table = classify_files(paths, client, model=args.model, weights=args.weights, hdu=args.hdu,
                            local=not args.scheduler)
     if args.output:

@@ -86,15 +86,18 @@ class Preprocess:
             raise ShapeError(f"{source}: expected a 2-D chip, got an array of shape {array.shape}")
         if array.size == 0:
             raise ShapeError(f"{source}: empty image")
-        array = np.array(array, dtype=np.float32, copy=True)
-        if not np.isfinite(array).all():
-            bad = int(np.size(array) - np.isfinite(array).sum())
+        array = np.asarray(array, dtype=np.float32)
+        finite = np.isfinite(array)
+        if not finite.all():
+            bad = int(array.size - finite.sum())
             raise CelestialClassError(f"{source}: {bad} NaN or infinite pixel(s); raw chips have none")
         if self.resize is not None:
             import cv2
 
             rows, cols = self.resize
-            array = cv2.resize(array, (cols, rows))
+            array = cv2.resize(array, (cols, rows))  # a new array
+        else:
+            array = array.copy()  # the steps below work in place; the caller's data stay untouched
         if self.scaling == "asinh":
             sample = array[::8, ::8]
             sky = np.float32(np.median(sample))

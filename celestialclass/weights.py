@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import pathlib
@@ -222,11 +223,9 @@ def get_weights(name: str) -> WeightsEntry:
         raise CelestialClassError(f"unknown weights {name!r}; registered: {known}") from None
 
 
+@functools.lru_cache(maxsize=None)
 def _load_builtin() -> None:
-    """Register the weights shipped in the package (each a model card beside its file)."""
-    if getattr(_load_builtin, "done", False):
-        return
-    _load_builtin.done = True
+    """Register the weights shipped in the package (each a model card beside its file), once."""
     if not _PACKAGE_DATA.is_dir():
         return
     from .training.card import read_card

@@ -12,10 +12,21 @@ from .raw import RawSource, _check_sci, _open_raw, _select, identify_layout
 __all__ = ["describe_raw"]
 
 
-def _filter_name(primary, keywords) -> str | None:
-    names = [str(primary.get(key, "")).strip() for key in keywords]
+_FILTER_KEYWORDS = ("FILTER", "FILTER1", "FILTER2")
+
+
+def _filter_name(header) -> str | None:
+    """The filter(s) a header names, CLEAR wheel positions left out (``'F606W'``, ``'F658N+F550M'``)."""
+    names = [str(header.get(key, "")).strip() for key in _FILTER_KEYWORDS]
     names = [n for n in names if n and not n.upper().startswith("CLEAR")]
-    return "+".join(names) if names else ("CLEAR" if any(primary.get(k) for k in keywords) else None)
+    return "+".join(names) if names else ("CLEAR" if any(header.get(k) for k in _FILTER_KEYWORDS) else None)
+
+
+def _instrument_name(header) -> str | None:
+    """``INSTRUME/DETECTOR`` as the manifests spell it (``'ACS/WFC'``), or what of it the header has."""
+    instrument = str(header.get("INSTRUME", "")).strip() or None
+    detector = str(header.get("DETECTOR", "")).strip() or None
+    return f"{instrument}/{detector}" if instrument and detector else instrument
 
 
 def describe_raw(path: RawSource) -> dict:
@@ -60,12 +71,10 @@ def describe_raw(path: RawSource) -> dict:
     try:
         with _open_raw(path) as (hdul, name):
             primary = hdul[0].header
-            instrument = str(primary.get("INSTRUME", "")).strip() or None
-            detector = str(primary.get("DETECTOR", "")).strip() or None
             info.update(
-                instrument=f"{instrument}/{detector}" if instrument and detector else instrument,
-                detector=detector,
-                filter=_filter_name(primary, ("FILTER", "FILTER1", "FILTER2")),
+                instrument=_instrument_name(primary),
+                detector=str(primary.get("DETECTOR", "")).strip() or None,
+                filter=_filter_name(primary),
                 exptime=float(primary["EXPTIME"]) if "EXPTIME" in primary else None,
                 target=str(primary.get("TARGNAME", "")).strip() or None,
             )

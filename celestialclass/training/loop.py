@@ -275,8 +275,11 @@ def _train(model, manifest, data_dir, out_dir, *, recipe, seed, device, epochs, 
         if not stop:
             epoch, batch = epoch + 1, 0
         checkpoint()  # at every epoch end, and where max_steps stopped the run
-    for _ in bar_iter:  # close the bar
-        pass
+    if epoch >= recipe.epochs:
+        for _ in bar_iter:  # nothing left: lets the bar draw its last line
+            pass
+    else:
+        bar_iter.close()  # stopped early: the bar stays where the run stopped
 
     result = {"steps": step, "epochs": epoch, "complete": epoch >= recipe.epochs, "metrics": {"train": last}}
     if not ctx.is_main:

@@ -189,3 +189,12 @@ def test_split_command_round_trip(tmp_path, capsys):
     assert len(train) + len(test) == 1595 and not set(train["ID"]) & set(test["ID"])
     assert (tmp_path / "test.csv").read_text().startswith(",ID,Instrument,OBSID,Filter,RA,DEC,HDU Index,Label")
     assert "bodies" in capsys.readouterr().out
+
+
+def test_preprocess_leaves_the_input_alone():
+    chip = np.random.default_rng(2).normal(100, 5, (2048, 4096)).astype(np.float32)
+    before = chip.copy()
+    out = Preprocess().image(chip)
+    np.testing.assert_array_equal(chip, before)
+    assert abs(float(np.median(out))) < 0.05  # sky subtracted, asinh-scaled
+    assert Preprocess(scaling="none").image(chip) is not chip
