@@ -36,6 +36,16 @@ def _format_info_text(info: dict) -> str:
     return "\n".join(lines)
 
 
+def _temporary_dir() -> pathlib.Path:
+    """A temporary directory, removed when the command exits."""
+    import atexit
+    import shutil
+
+    path = tempfile.mkdtemp(prefix="celestialclass-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return pathlib.Path(path)
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from .io import describe_raw
 
@@ -43,8 +53,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if args.example:
         from .simulate import write_example_raw
 
-        tmpdir = tempfile.mkdtemp(prefix="celestialclass-")
-        paths.append(str(write_example_raw(f"{tmpdir}/jexampl0q_raw.fits", args.instrument)))
+        paths.append(str(write_example_raw(_temporary_dir() / "jexampl0q_raw.fits", args.instrument)))
     if not paths:
         print("celestialclass info: give one or more raw files, or --example", file=sys.stderr)
         return 2
@@ -126,30 +135,29 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_default_model(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .training.default import DefaultBuild, build_default_model
+
+    given = {"seed": args.seed, "bodies": args.bodies, "blurry_bodies": args.blurry_bodies}
+    build = replace(DefaultBuild(), **{k: v for k, v in given.items() if v is not None})
+    card = build_default_model(args.out_dir, build, jobs=args.jobs)
+    held, baseline = card["metrics"]["held_out"], card["baseline"]
+    print(f"default model: held-out accuracy {100 * held['accuracy']:.2f}% on {held['n']} simulated chips; "
+          f"{baseline['architecture']} on LCID-Resize {100 * baseline['metrics']['held_out']['accuracy']:.2f}%")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    import platform
+    from .evaluation.report import evaluate
 
-    from .datasets import ChipDataset, load_manifest
-    from .evaluation.report import write_report
-    from .evaluation.runner import predict
-    from .training.loop import TRUTH_MARKERS
-    from .weights import load_trained
-
-    model, preprocess, card = load_trained(args.weights, device=args.device)
-    table = load_manifest(args.manifest)
-    dataset = ChipDataset(table, args.data_dir, preprocess, on_error="skip" if args.skip_bad_files else "raise")
-    predictions = predict(model, preprocess, dataset, batch_size=args.batch_size, device=args.device)
-    simulated = all(c in table.colnames for c in TRUTH_MARKERS)
-    source = pathlib.Path(table.meta["source"]).name
-    measured_on = (f"{source}: {len(dataset)} {'simulated ' if simulated else ''}chips; "
-                   f"{platform.machine()} {args.device}")
-    data_set = "LCID-Resize" if preprocess.resize else "LCID"
-    weights = pathlib.Path(args.weights)
-    log = (weights if weights.is_dir() else weights.parent) / "log.csv"
-    metrics = write_report(predictions, args.out, model=card["architecture"], data_set=data_set,
-                           measured_on=measured_on, training_log=log, plots=not args.no_plots)
+    metrics = evaluate(args.weights, args.manifest, args.data_dir, args.out, batch_size=args.batch_size,
+                       device=args.device, on_error="skip" if args.skip_bad_files else "raise",
+                       plots=not args.no_plots)
+    measured_on = metrics["measured_on"]
     print(f"accuracy {100 * metrics['accuracy']:.2f}%, F1 galaxy {100 * metrics['f1']['galaxy']:.2f}%, "
-          f"F1 NSC {100 * metrics['f1']['nsc']:.2f}%, ROC AUC {metrics['roc_auc']:.3f} on {len(dataset)} chips "
+          f"F1 NSC {100 * metrics['f1']['nsc']:.2f}%, ROC AUC {metrics['roc_auc']:.3f} on {metrics['n']} chips "
           f"({measured_on}); report in {args.out}")
     if args.paper_table:
         from astropy.table import Table
@@ -203,7 +211,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     if args.example:
         from .simulate import simulate_exposure
 
-        example = pathlib.Path(tempfile.mkdtemp(prefix="celestialclass-")) / "jexampl1q_raw.fits"
+        example = _temporary_dir() / "jexampl1q_raw.fits"
         simulate_exposure(example, "galaxy", "ACS/WFC", seed=1, subtype="spiral", filter="F606W", exptime=500.0)
         print(f"example: a simulated ACS/WFC exposure of a spiral galaxy, {example}", file=sys.stderr)
         paths.append(str(example))
@@ -256,7 +264,9 @@ def _cmd_weights(args: argparse.Namespace) -> int:
                               "sha256": entry.sha256, "preprocess": entry.preprocess,
                               "class_names": list(entry.class_names), "input_size": entry.input_size,
                               "training_data": entry.training_data, "command": entry.command,
-                              "metrics": entry.metrics}, indent=2, default=str))
+                              "metrics": entry.metrics,
+                              **{k: entry.card[k] for k in ("note", "simulator", "splits", "baseline")
+                                 if k in entry.card}}, indent=2, default=str))
         else:
             actual = file_sha256(entry.path())
             ok = actual == entry.sha256
@@ -358,6 +368,19 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--validation", help="manifest evaluated at the end (metrics go into the model card)")
     tr.add_argument("--skip-bad-files", action="store_true", help="leave out missing or corrupt files")
     tr.set_defaults(func=_cmd_train)
+
+    dm = sub.add_parser("default-model", help="build the bundled default model from nothing (simulate, train, "
+                                              "compare, evaluate)",
+                        description="Simulate a mock LCID and a blurry set, split by body, train the default "
+                                    "model (recipe 'default') and ResNet18 on LCID-Resize with the same budget, "
+                                    "evaluate both, and write OUT_DIR/bundle/default.safetensors and default.json. "
+                                    "Resumable: run it again to continue. About 70 min on 2 CPU cores.")
+    dm.add_argument("out_dir", metavar="OUT_DIR")
+    dm.add_argument("--seed", type=int, help="seed of data, split and training (default: the bundled model's)")
+    dm.add_argument("--bodies", type=int, help="bodies in the mock LCID (default: the bundled model's)")
+    dm.add_argument("--blurry-bodies", type=int, help="bodies in the blurry set (default: the bundled model's)")
+    dm.add_argument("--jobs", type=int, help="simulation worker processes (all cores)")
+    dm.set_defaults(func=_cmd_default_model)
 
     ev = sub.add_parser("evaluate", help="evaluate trained weights on a manifest; write a report",
                         description="Write predictions, metrics (accuracy, precision, recall, F1, confusion "

@@ -87,24 +87,29 @@ class Preprocess:
         if array.size == 0:
             raise ShapeError(f"{source}: empty image")
         array = np.asarray(array, dtype=np.float32)
-        finite = np.isfinite(array)
-        if not finite.all():
-            bad = int(array.size - finite.sum())
-            raise CelestialClassError(f"{source}: {bad} NaN or infinite pixel(s); raw chips have none")
+        if not np.isfinite(array.sum()):  # cheaper than a mask; NaN and inf (or overflow) make it non-finite
+            finite = np.isfinite(array)
+            if not finite.all():
+                bad = int(array.size - finite.sum())
+                raise CelestialClassError(f"{source}: {bad} NaN or infinite pixel(s); raw chips have none")
+        owned = False  # whether ``array`` is ours to change in place (never the caller's data)
         if self.resize is not None:
             import cv2
 
             rows, cols = self.resize
-            array = cv2.resize(array, (cols, rows))  # a new array
-        else:
-            array = array.copy()  # the steps below work in place; the caller's data stay untouched
+            array, owned = cv2.resize(array, (cols, rows)), True
         if self.scaling == "asinh":
             sample = array[::8, ::8]
             sky = np.float32(np.median(sample))
             sigma = np.float32(1.4826 * np.median(np.abs(sample - sky)))
-            array -= sky
+            if owned:
+                array -= sky
+            else:
+                array, owned = np.subtract(array, sky), True
             array /= np.float32(self.softening) * max(sigma, np.float32(1.0))
             np.arcsinh(array, out=array)
+        elif not owned:
+            array = array.copy()
         return array
 
     def tensor(self, data, source: str = "<array>"):

@@ -243,7 +243,8 @@ def resolve_weights(spec, sha256: str | None = None) -> WeightsEntry:
     ----------
     spec : str or path-like
         A name from `list_weights`; a directory written by ``celestialclass
-        train`` (its ``model_card.json`` gives the sha256); a ``.safetensors``
+        train`` (its ``model_card.json`` gives the sha256); a model card
+        (``.json``) with its weights file beside it; a ``.safetensors``
         file with ``model_card.json`` beside it, or with ``sha256`` given; an
         ``http(s)`` URL with ``sha256`` given (or ``#sha256=HEX`` appended).
     sha256 : str, optional
@@ -266,6 +267,9 @@ def resolve_weights(spec, sha256: str | None = None) -> WeightsEntry:
         _, metadata = load_weights(state_path, sha256=digest)
         return _entry_from_metadata(entry, metadata)
     path = pathlib.Path(text)
+    if path.suffix == ".json" and path.is_file():  # a model card, its weights file beside it
+        card = read_card(path)
+        return WeightsEntry.from_card(card, str(path.parent / card["weights"]["file"]), name=path.stem)
     directory = path if path.is_dir() else path.parent
     if (directory / "model_card.json").exists() and (path.is_dir() or sha256 is None):
         card = read_card(directory / "model_card.json")

@@ -87,8 +87,8 @@ def test_bad_input(classifier, trained_resnet, tmp_path):
         CelestialClassifier(model="resnet-50")
     with pytest.raises(CelestialClassError, match="are for 'resnet18', not 'alexnet'"):
         CelestialClassifier(model="alexnet", weights=trained_resnet)
-    with pytest.raises(CelestialClassError, match="unknown weights 'default'"):
-        CelestialClassifier()
+    with pytest.raises(CelestialClassError, match="unknown weights 'defualt'; registered: .*default"):
+        CelestialClassifier(weights="defualt")
     not_raw = tmp_path / "x_raw.fits"
     not_raw.write_text("nope")
     with pytest.raises(CelestialClassError, match="not a readable FITS file"):

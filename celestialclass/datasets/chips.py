@@ -41,6 +41,9 @@ class ChipDataset:
         (checked from their headers when the dataset is made): ``'raise'`` a
         `~celestialclass.CelestialClassError` listing them, or ``'skip'`` their
         chips with a logged warning.
+    cache : bool, optional
+        Keep each preprocessed tensor in memory once read (for small inputs
+        such as LCID-Resize; a full-resolution chip takes 32 MiB).
 
     Attributes
     ----------
@@ -50,7 +53,8 @@ class ChipDataset:
         (file, reason) of what was skipped.
     """
 
-    def __init__(self, manifest, data_dir, preprocess: Preprocess | None = None, on_error: str = "raise"):
+    def __init__(self, manifest, data_dir, preprocess: Preprocess | None = None, on_error: str = "raise",
+                 cache: bool = False):
         from ..io import describe_raw
         from ..models.registry import CLASS_NAMES
 
@@ -90,6 +94,7 @@ class ChipDataset:
         keep = [str(o) not in problems for o in manifest["OBSID"]]
         self.manifest = manifest[keep]
         self.labels = [self.class_names.index(label) for label in self.manifest["label"]]
+        self._cache = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.manifest)
@@ -103,6 +108,11 @@ class ChipDataset:
         return self.preprocess.read(self.path(index), hdu=int(self.manifest["HDU Index"][index]))
 
     def __getitem__(self, index: int):
+        if self._cache is not None and index in self._cache:
+            return self._cache[index], self.labels[index]
         ccd = self.read(index)
         source = f"{self.path(index)}[HDU {int(self.manifest['HDU Index'][index])}]"
-        return self.preprocess.tensor(ccd, source), self.labels[index]
+        tensor = self.preprocess.tensor(ccd, source)
+        if self._cache is not None:
+            self._cache[index] = tensor
+        return tensor, self.labels[index]

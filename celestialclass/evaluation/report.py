@@ -9,7 +9,7 @@ import numpy as np
 
 from ..exceptions import CelestialClassError
 
-__all__ = ["write_report", "paper_table4", "plot_confusion", "plot_roc", "plot_training_log"]
+__all__ = ["evaluate", "write_report", "paper_table4", "plot_confusion", "plot_roc", "plot_training_log"]
 
 
 def _pyplot():
@@ -113,7 +113,8 @@ def write_report(predictions, out_dir, *, model: str, data_set: str, measured_on
     """Write an evaluation report: ECSV tables, ``metrics.json`` and PNG plots.
 
     Files: ``predictions.ecsv``, ``metrics.json``, ``by_instrument.ecsv``,
-    ``by_filter.ecsv``, ``table4.ecsv``; with ``plots``: ``confusion.png``,
+    ``by_filter.ecsv``, ``table4.ecsv`` (and ``by_subtype.ecsv`` for simulated
+    chips); with ``plots``: ``confusion.png``,
     ``roc.png`` and, given the training log, ``training.png``.
 
     Returns
@@ -132,6 +133,8 @@ def write_report(predictions, out_dir, *, model: str, data_set: str, measured_on
     outputs = {"predictions.ecsv": predictions, "by_instrument.ecsv": breakdown(predictions, "Instrument"),
                "by_filter.ecsv": breakdown(predictions, "Filter"),
                "table4.ecsv": paper_table4(metrics, predictions, model, data_set, measured_on)}
+    if "Subtype" in predictions.colnames:  # simulated chips: which kinds of object go wrong
+        outputs["by_subtype.ecsv"] = breakdown(predictions, "Subtype")
     for name, table in outputs.items():
         with atomic_path(out_dir / name) as tmp:
             table.write(tmp, format="ascii.ecsv", overwrite=True)
@@ -144,3 +147,50 @@ def write_report(predictions, out_dir, *, model: str, data_set: str, measured_on
         if training_log is not None and pathlib.Path(training_log).exists():
             plot_training_log(training_log, out_dir / "training.png")
     return metrics
+
+
+def evaluate(weights, manifest, data_dir, out_dir, *, batch_size: int = 4, device: str = "cpu",
+             on_error: str = "raise", plots: bool = True, show_progress: bool | None = None) -> dict:
+    """Evaluate trained weights on the chips of a manifest and write a report (`write_report`).
+
+    Parameters
+    ----------
+    weights : str or path-like
+        Registered weights, a training output directory, or a weights file
+        (`celestialclass.weights.resolve_weights`).
+    manifest : `~astropy.table.Table` or str
+        Chips to classify (`celestialclass.datasets.load_manifest`).
+    data_dir : path-like
+        Directory of ``<OBSID>_raw.fits`` files.
+    out_dir : path-like
+        Receives the report.
+    batch_size, device, on_error, plots, show_progress
+        As in `celestialclass.evaluation.runner.predict`, `ChipDataset` and `write_report`.
+
+    Returns
+    -------
+    metrics : dict
+        `~celestialclass.evaluation.metrics.classification_metrics` plus
+        ``measured_on`` (what the numbers were measured on) and timings.
+    """
+    import platform
+
+    from ..datasets import ChipDataset, load_manifest
+    from ..training.loop import TRUTH_MARKERS
+    from ..weights import load_trained
+    from .runner import predict
+
+    model, preprocess, card = load_trained(weights, device=device)
+    table = manifest if hasattr(manifest, "colnames") else load_manifest(manifest)
+    dataset = ChipDataset(table, data_dir, preprocess, on_error=on_error)
+    predictions = predict(model, preprocess, dataset, batch_size=batch_size, device=device,
+                          show_progress=show_progress)
+    simulated = all(c in table.colnames for c in TRUTH_MARKERS)
+    source = pathlib.Path(str(table.meta.get("source", "manifest"))).name
+    measured_on = (f"{source}: {len(dataset)} {'simulated ' if simulated else ''}chips; "
+                   f"{platform.machine()} {device}")
+    data_set = "LCID-Resize" if preprocess.resize else "LCID"
+    location = pathlib.Path(str(weights))
+    log = (location if location.is_dir() else location.parent) / "log.csv"
+    return write_report(predictions, out_dir, model=card["architecture"], data_set=data_set,
+                        measured_on=measured_on, training_log=log, plots=plots)

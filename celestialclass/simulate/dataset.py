@@ -15,6 +15,8 @@ from ..io.instruments import LAYOUTS
 from ..utils.files import atomic_path, remove_stale_temporaries
 from ..utils.progress import progress
 from .exposure import plan_exposure, simulate_exposure
+from .render import ChipGrid
+from .scenes import chip_coverage, make_body
 
 __all__ = ["simulate_dataset", "MANIFEST_COLUMNS", "TRUTH_COLUMNS", "MANIFEST_NAME"]
 
@@ -22,7 +24,7 @@ __all__ = ["simulate_dataset", "MANIFEST_COLUMNS", "TRUTH_COLUMNS", "MANIFEST_NA
 MANIFEST_COLUMNS = ("", "ID", "Instrument", "OBSID", "Filter", "RA", "DEC", "HDU Index", "Label")
 #: Extra columns of simulated manifests: the truth of each exposure.
 TRUTH_COLUMNS = ("Subtype", "Exptime", "Blurry", "Seed", "Body Seed", "Pointing U", "Pointing V",
-                 "Roll", "Blur")
+                 "Roll", "Blur", "Coverage")
 #: File name of the manifest written into the output directory.
 MANIFEST_NAME = "manifest.csv"
 _LABELS = {"galaxy": "galaxy", "nsc": "NSC"}
@@ -71,13 +73,16 @@ def _manifest_rows(tasks):
         plan = plan_exposure(task["kind"], task["instrument"], seed=task["seed"], body_seed=task["body_seed"],
                              blurry=task["blurry"])
         layout = LAYOUTS[plan.instrument]
+        body = make_body(plan.kind, plan.body_seed, plan.subtype)
         for chip in layout.chips:
+            grid = ChipGrid(layout, chip, plan.pointing_u, plan.pointing_v, plan.roll)
             rows.append({
                 "ID": task["id"], "Instrument": plan.instrument, "OBSID": task["obsid"], "Filter": plan.filter,
                 "RA": plan.ra, "DEC": plan.dec, "HDU Index": chip.hdu, "Label": _LABELS[plan.kind],
                 "Subtype": plan.subtype, "Exptime": plan.exptime, "Blurry": plan.blur > 0, "Seed": plan.seed,
                 "Body Seed": plan.body_seed, "Pointing U": round(plan.pointing_u, 3),
                 "Pointing V": round(plan.pointing_v, 3), "Roll": round(plan.roll, 3), "Blur": round(plan.blur, 3),
+                "Coverage": round(chip_coverage(body, grid), 4),
             })
     return rows
 

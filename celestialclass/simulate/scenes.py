@@ -17,7 +17,7 @@ import numpy as np
 from ..exceptions import CelestialClassError
 from .render import ChipGrid, Layers
 
-__all__ = ["Body", "SUBTYPES", "make_body", "scene_layers"]
+__all__ = ["Body", "SUBTYPES", "make_body", "scene_layers", "chip_coverage"]
 
 #: Sub-types of each class. ``nsc`` is nebula/star cluster.
 SUBTYPES = {
@@ -50,6 +50,29 @@ class Body:
     def extent(self) -> float:
         """Radius (arcsec) within which exposures of this body point."""
         return float(self.params["extent"])
+
+    @property
+    def visible_radius(self) -> float:
+        """Radius (arcsec) beyond which the object itself adds little to a chip.
+
+        Three disk scale lengths or effective radii (galaxies), ten core
+        radii (globular clusters), twice the half-density radius or size (open
+        clusters, H II regions, reflection nebulae), the shell's outer edge
+        (planetary nebulae).
+        """
+        p = self.params
+        if self.kind == "galaxy":
+            radius = 3 * max(p["scale_length"] if p["mu0"] < 30 else 0.0, p["bulge_re"])
+            if p.get("second"):
+                radius += math.hypot(p["second"]["du"], p["second"]["dv"])
+            return float(radius)
+        if self.subtype == "globular_cluster":
+            return float(min(10 * p["core_radius"], p["tidal_radius"]))
+        if self.subtype == "open_cluster":
+            return float(2 * p["radius"])
+        if self.subtype == "planetary_nebula":
+            return float(p["radius"] * (1 + 2 * p["shell_width"]))
+        return float(2 * p["size"])
 
 
 def _u(rng, low, high):
@@ -552,6 +575,19 @@ _SCENES = {
     "globular_cluster": _cluster_layers, "open_cluster": _open_cluster_layers, "hii_region": _hii_layers,
     "planetary_nebula": _pn_layers, "reflection_nebula": _reflection_layers,
 }
+
+
+def chip_coverage(body: Body, grid: ChipGrid) -> float:
+    """Fraction of the chip's area within the body's `Body.visible_radius` of its centre (0 to 1).
+
+    A chip with coverage 0 shows nothing of its object (only foreground stars,
+    background galaxies and sky): an exposure of a compact object often puts
+    it on one chip only. Computed from geometry alone (no pixels).
+    """
+    rows = (np.arange(32) + 0.5) * grid.rows / 32
+    cols = (np.arange(64) + 0.5) * grid.cols / 64
+    u, v = grid.to_body(rows[:, None], cols[None, :])
+    return float(np.mean(np.hypot(u, v) <= body.visible_radius))
 
 
 def scene_layers(body: Body, grid: ChipGrid) -> Layers:

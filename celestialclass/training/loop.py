@@ -42,6 +42,15 @@ def _batches(n, batch_size, seed, epoch, rank, world):
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def _flip(x, seed, epoch, index):
+    """Chip ``x`` (C, rows, cols) flipped along rows and/or columns, as drawn for (seed, epoch, index)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(int(seed) * 1000003 + epoch * 7919 + int(index) + 1)
+    dims = [d for d, draw in zip((-2, -1), torch.randint(0, 2, (2,), generator=generator).tolist()) if draw]
+    return torch.flip(x, dims) if dims else x
+
+
 def _lr(recipe, step, total):
     if recipe.schedule == "cosine":
         return recipe.lr * 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
@@ -156,13 +165,14 @@ def _train(model, manifest, data_dir, out_dir, *, recipe, seed, device, epochs, 
         torch.use_deterministic_algorithms(True, warn_only=True)
     net = get_model(info.name)
     _check_geometry(net, preprocess, info.name)
-    dataset = ChipDataset(table, data_dir, preprocess, on_error=on_error)
+    dataset = ChipDataset(table, data_dir, preprocess, on_error=on_error, cache=recipe.cache)
     if len(dataset) == 0:
         raise CelestialClassError("no chips to train on", path=data_dir)
     config = {"model": info.name, "recipe": recipe.to_dict(), "seed": int(seed), "preprocess": preprocess.to_dict(),
               "manifest_sha256": table.meta.get("sha256"), "chips": len(dataset), "world_size": ctx.world_size}
 
-    net.to(ctx.device)
+    # channels-last: oneDNN's convolutions on CPU (and cuDNN's with AMP) run up to twice as fast
+    net.to(ctx.device, memory_format=torch.channels_last)
     parameters = [p for p in net.parameters() if p.requires_grad]
     if recipe.optimizer == "sgd":
         optimizer = torch.optim.SGD(parameters, lr=recipe.lr, momentum=recipe.momentum,
@@ -213,15 +223,17 @@ def _train(model, manifest, data_dir, out_dir, *, recipe, seed, device, epochs, 
             save_checkpoint(checkpoint_path, model=net, optimizer=optimizer, scaler=scaler, config=config,
                             progress={"step": step, "epoch": epoch, "batch": batch})
 
-    def micro_batches(plan):
+    def micro_batches(plan, epoch):
         """(x, y) of each micro-batch in ``plan``, in order; read by workers when num_workers > 0."""
         if num_workers > 0:
-            loader = torch.utils.data.DataLoader(dataset, batch_sampler=plan, num_workers=num_workers)
-            yield from loader
-            return
-        for indices in plan:
-            items = [dataset[i] for i in indices]
-            yield torch.stack([item[0] for item in items]), torch.tensor([item[1] for item in items])
+            batches = iter(torch.utils.data.DataLoader(dataset, batch_sampler=plan, num_workers=num_workers))
+        else:
+            batches = ((torch.stack([dataset[i][0] for i in indices]),
+                        torch.tensor([dataset.labels[i] for i in indices])) for indices in plan)
+        for indices, (x, y) in zip(plan, batches):
+            if recipe.augment:
+                x = torch.stack([_flip(chip, seed, epoch, i) for chip, i in zip(x, indices)])
+            yield x.contiguous(memory_format=torch.channels_last), y
 
     bar = progress(range(total_steps), total=total_steps, desc="train",
                    enabled=show_progress if ctx.is_main else False)
@@ -235,7 +247,7 @@ def _train(model, manifest, data_dir, out_dir, *, recipe, seed, device, epochs, 
     while epoch < recipe.epochs and not stop:
         plan = _batches(len(dataset), recipe.batch_size, seed, epoch, ctx.rank, ctx.world_size)
         groups = [plan[i:i + recipe.accumulation] for i in range(0, len(plan), recipe.accumulation)]
-        stream = micro_batches([indices for group in groups[batch:] for indices in group])
+        stream = micro_batches([indices for group in groups[batch:] for indices in group], epoch)
         while batch < len(groups):
             if max_steps is not None and step >= max_steps:
                 stop = True

@@ -30,6 +30,14 @@ class Recipe:
         Mixed precision where the device supports it (CUDA); ignored on CPU.
     data : {'LCID', 'LCID-Resize'}
         Full-resolution chips, or chips resized to 224 x 448 as the paper's LCID-Resize.
+    augment : bool
+        Flip each training chip along its rows and/or columns at random (the
+        draw depends on the seed, epoch and chip only, so runs stay
+        reproducible and resumable). Flips keep columns as columns, so
+        detector features (bleeding, readout direction) stay realistic.
+    cache : bool
+        Keep preprocessed chips in memory after their first epoch (only sensible
+        for small inputs such as LCID-Resize: a full chip is 32 MiB).
     """
 
     name: str
@@ -43,6 +51,8 @@ class Recipe:
     schedule: str = "constant"
     amp: bool = True
     data: str = "LCID"
+    augment: bool = False
+    cache: bool = False
 
     def preprocess(self) -> Preprocess:
         """The preprocessing this recipe trains with."""
@@ -53,6 +63,8 @@ class Recipe:
 
 
 #: Named recipes. ``paper``: SGD, lr 1e-4, batch 4, cross-entropy, 20 epochs (the paper's).
+#: ``default`` trains the bundled default model (CelestialNet-Lite, full chips);
+#: ``default-resize`` is the same budget on LCID-Resize input, for the baseline it is compared with.
 RECIPES = {
     "paper": Recipe("paper"),
     "paper-resize": Recipe("paper-resize", data="LCID-Resize"),
@@ -60,6 +72,10 @@ RECIPES = {
                    schedule="cosine"),
     "fast-resize": Recipe("fast-resize", optimizer="adamw", lr=1e-3, weight_decay=1e-4, batch_size=8, epochs=8,
                           schedule="cosine", data="LCID-Resize"),
+    "default": Recipe("default", optimizer="adamw", lr=2e-3, weight_decay=1e-4, batch_size=8, epochs=12,
+                      schedule="cosine", augment=True),
+    "default-resize": Recipe("default-resize", optimizer="adamw", lr=2e-3, weight_decay=1e-4, batch_size=8,
+                             epochs=12, schedule="cosine", augment=True, data="LCID-Resize", cache=True),
 }
 
 

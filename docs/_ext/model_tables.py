@@ -58,12 +58,66 @@ def _table3(out):
     _write_rst(reproduce_table3(), out / "table3.rst")
 
 
+def _pct(x):
+    return "-" if x is None else f"{100 * x:.1f} %"
+
+
+def _default_card(out):
+    """The bundled default model's card: metrics tables and confusion-matrix plots, from its JSON."""
+    from astropy.table import Table
+
+    from celestialclass.evaluation.report import plot_confusion
+    from celestialclass.weights import get_weights
+
+    card = get_weights("default").card
+    rows = []
+    for who, label, metrics in (("model", f"{card['architecture']} (LCID, 2048 x 4096)", card["metrics"]),
+                                ("baseline", f"{card['baseline']['architecture']} (LCID-Resize, 224 x 448)",
+                                 card["baseline"]["metrics"])):
+        for what, name in (("held_out", "held-out bodies"), ("blurry", "blurry set")):
+            m = metrics.get(what)
+            if not m:
+                continue
+            rows.append((label, name, m["n"], _pct(m["accuracy"]), _pct(m["f1"]["galaxy"]), _pct(m["f1"]["nsc"]),
+                         f"{m['roc_auc']:.3f}", str(m["confusion"])))
+            plot_confusion(m["confusion"], out / f"default_confusion_{who}_{what}.png",
+                           f"{label}: {name} ({m['n']} simulated chips)")
+    _write_rst(Table(rows=rows, names=("model", "chips", "n", "accuracy", "F1 galaxy", "F1 NSC", "ROC AUC",
+                                       "confusion [[gg, gn], [ng, nn]]")), out / "default_metrics.rst")
+    splits = card["splits"]
+    _write_rst(Table(rows=[(name, s["bodies"], s["chips"], s["galaxy_chips"], s["nsc_chips"])
+                           for name, s in splits.items() if name != "left_out_uncovered"],
+                     names=("set", "bodies", "chips", "galaxy chips", "NSC chips")), out / "default_splits.rst")
+    sim, training = card["simulator"], card["training"]
+    recipe = training["recipe"]
+    uncovered = card["metrics"].get("held_out_uncovered")
+    facts = [
+        ("weights", f"``{card['weights']['file']}``, sha256 ``{card['weights']['sha256']}``"),
+        ("training data", training["data"]),
+        ("simulator", f"version {sim['version']} (celestialclass {sim['celestialclass']}); mock LCID seed "
+                      f"{sim['seed']}, {sim['bodies']} bodies x {sim['exposures_per_body']} exposures; blurry "
+                      f"set seed {sim['blurry_seed']}, {sim['blurry_bodies']} bodies"),
+        ("recipe", f"``{recipe['name']}``: {recipe['optimizer']}, lr {recipe['lr']}, batch {recipe['batch_size']}, "
+                   f"{recipe['epochs']} epochs, {recipe['schedule']} schedule, flips {recipe['augment']}; seed "
+                   f"{training['seed']}; {training['steps']} steps"),
+        ("command", f"``{training['command']}``"),
+        ("left out", f"chips with less than {card['build']['min_coverage']:.0%} of their area within their "
+                     f"object's visible radius: {splits['left_out_uncovered']}"
+                     + (f"; on the held-out ones the model scores {_pct(uncovered['accuracy'])} "
+                        f"({uncovered['n']} chips)" if uncovered else "")),
+        ("build time", ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["timings_s"].items())
+         + f"; total {sum(card['timings_s'].values()) / 60:.0f} min"),
+    ]
+    (out / "default_facts.rst").write_text("\n".join(f":{k}: {v}" for k, v in facts) + "\n")
+
+
 def generate(app):
     out = Path(app.srcdir) / "_generated"
     out.mkdir(exist_ok=True)
     _table2(out)
     _model_layers(out)
     _table3(out)
+    _default_card(out)
 
 
 def setup(app):

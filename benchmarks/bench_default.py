@@ -1,0 +1,61 @@
+"""End-to-end speed of the bundled default model against a bare ``astropy.io.fits.getdata``.
+
+Run: ``python benchmarks/bench_default.py [--repeat N]``. Everything is measured in one run, on
+the built-in example raw file (ACS/WFC), with the weights shipped in the package:
+
+- one chip: ``CelestialClassifier().predict(path, hdu=4)`` (open the raw file, read and trim the
+  chip, subtract the bias, scale, classify) against ``fits.getdata(path, 4)`` of the same chip;
+  issue 7's target: at most 10x;
+- a whole file (both chips) against two ``getdata`` calls;
+- the split of the one-chip time into reading + preprocessing and the forward pass.
+"""
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from astropy.io import fits
+
+from celestialclass import CelestialClassifier
+from celestialclass.simulate import write_example_raw
+
+
+def median_ms(function, repeat):
+    function()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args(argv)
+    classifier = CelestialClassifier(device="cpu")
+    print(f"default weights: {classifier.name} ({classifier.weights_sha256[:12]}), "
+          f"torch threads {torch.get_num_threads()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = write_example_raw(Path(tmp) / "jbench01q_raw.fits")
+        chip = median_ms(lambda: classifier.predict(raw, hdu=4), args.repeat)
+        bare = median_ms(lambda: fits.getdata(raw, 4), args.repeat)
+        whole = median_ms(lambda: classifier.predict(raw), args.repeat)
+        bare_both = median_ms(lambda: (fits.getdata(raw, 1), fits.getdata(raw, 4)), args.repeat)
+        pre = median_ms(lambda: classifier.preprocess.tensor(classifier.preprocess.read(raw, hdu=4)), args.repeat)
+        x = classifier.preprocess.tensor(classifier.preprocess.read(raw, hdu=4))[None]
+        with torch.inference_mode():
+            forward = median_ms(lambda: classifier.network(x), args.repeat)
+    print(f"one chip end to end: {chip:.1f} ms; bare fits.getdata {bare:.1f} ms; "
+          f"ratio {chip / bare:.1f} (target <= 10)")
+    print(f"whole file (2 chips): {whole:.1f} ms; 2 x getdata {bare_both:.1f} ms; ratio {whole / bare_both:.1f}")
+    print(f"split: read + trim + bias + scale {pre:.1f} ms, forward pass {forward:.1f} ms "
+          f"(paper, HR-CelestialNet on a GPU: 116.5 ms per chip in all)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The default model's pieces: recipes, flips, cached chips, chip coverage, and the whole build in miniature."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from celestialclass.datasets import ChipDataset, load_manifest
+from celestialclass.exceptions import CelestialClassError
+from celestialclass.io.instruments import LAYOUTS
+from celestialclass.preprocess import Preprocess
+from celestialclass.simulate.render import ChipGrid
+from celestialclass.simulate.scenes import chip_coverage, make_body
+from celestialclass.training import get_recipe, read_card, train
+from celestialclass.training.default import DefaultBuild, build_default_model
+from celestialclass.training.loop import _flip
+from celestialclass.cli import main
+from celestialclass.weights import build_model, resolve_weights
+
+
+def test_default_recipes_share_a_budget():
+    model, baseline = get_recipe("default"), get_recipe("default-resize")
+    assert model.data == "LCID" and baseline.data == "LCID-Resize"
+    for field in ("optimizer", "lr", "weight_decay", "batch_size", "epochs", "schedule", "augment"):
+        assert getattr(model, field) == getattr(baseline, field)
+    assert model.augment and baseline.cache and not model.cache
+
+
+def test_flips_are_reproducible_and_keep_columns_as_columns():
+    x = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(1, 6, 5)
+    draws = [_flip(x, 7, epoch, index) for epoch in range(4) for index in range(8)]
+    assert all(torch.equal(a, b) for a, b in zip(draws, [_flip(x, 7, e, i) for e in range(4) for i in range(8)]))
+    kinds = set()
+    for flipped in draws:
+        assert sorted(flipped.flatten().tolist()) == sorted(x.flatten().tolist())
+        # a column of x stays a column (possibly reversed, possibly moved)
+        columns = {tuple(sorted(flipped[0, :, j].tolist())) for j in range(5)}
+        assert columns == {tuple(sorted(x[0, :, j].tolist())) for j in range(5)}
+        kinds.add((torch.equal(flipped, x), torch.equal(flipped, x.flip(-1)), torch.equal(flipped, x.flip(-2)),
+                   torch.equal(flipped, x.flip(-2, -1))))
+    assert len(kinds) == 4  # all four flips occur
+
+
+def test_cached_dataset_reads_each_chip_once(mock_lcid, monkeypatch):
+    table = load_manifest(mock_lcid / "manifest.csv")[:2]
+    dataset = ChipDataset(table, mock_lcid, Preprocess(resize=(224, 448)), cache=True)
+    first = dataset[1][0]
+    monkeypatch.setattr(dataset, "read", lambda index: pytest.fail("read again"))
+    assert dataset[1][0] is first and dataset[1][1] == dataset.labels[1]
+
+
+def test_chip_coverage():
+    layout = LAYOUTS["ACS/WFC"]
+    pn = make_body("nsc", 3, "planetary_nebula")
+    radius = pn.visible_radius
+    assert 8 <= radius < 60 * 1.8
+    # The detector centred on the nebula: it sits in the gap, so each chip sees part of it.
+    centred = [chip_coverage(pn, ChipGrid(layout, chip, 0.0, 0.0, 0.0)) for chip in layout.chips]
+    assert all(0 < c < 1 for c in centred)
+    # Pointed far away: nothing of it on either chip.
+    far = [chip_coverage(pn, ChipGrid(layout, chip, 1000.0, 0.0, 0.0)) for chip in layout.chips]
+    assert far == [0.0, 0.0]
+    # A big galaxy fills a chip centred on it.
+    galaxy = make_body("galaxy", 5, "spiral")
+    assert galaxy.visible_radius > 90
+    grid = ChipGrid(layout, layout.chips[0], 0.0, 0.0, 0.0)
+    rows, cols = np.array([0, grid.rows - 1]), np.array([0, grid.cols - 1])
+    u, v = grid.to_body(rows[:, None], cols[None, :])
+    if np.hypot(u, v).max() < galaxy.visible_radius:
+        assert chip_coverage(galaxy, grid) == 1.0
+
+
+def test_manifest_has_coverage(mock_lcid):
+    table = load_manifest(mock_lcid / "manifest.csv")
+    assert "Coverage" in table.colnames
+    assert np.all((table["Coverage"] >= 0) & (table["Coverage"] <= 1))
+
+
+def test_build_in_miniature_is_resumable_and_complete(tmp_path):
+    build = DefaultBuild(seed=3, bodies=6, exposures_per_body=1, blurry_bodies=2, validation_fraction=0.2,
+                         test_fraction=0.3, min_coverage=0.0, epochs=1)
+    lines = []
+    card = build_default_model(tmp_path, build, jobs=1, show_progress=False, log=lines.append)
+    bundle = tmp_path / "bundle"
+    assert read_card(bundle / "default.json") == card
+    assert card["name"] == "default" and card["architecture"] == "celestialnet-lite"
+    assert "simulated" in card["training"]["data"] and "not on LCID" in card["note"]
+    assert card["simulator"]["seed"] == 3 and card["simulator"]["version"]
+    for key in ("accuracy", "f1", "confusion", "n"):
+        assert key in card["metrics"]["held_out"] and key in card["metrics"]["blurry"]
+        assert key in card["baseline"]["metrics"]["held_out"]
+    assert card["baseline"]["architecture"] == "resnet18" and card["baseline"]["input_size"] == [1, 224, 448]
+    splits = card["splits"]
+    assert splits["train"]["chips"] + splits["validation"]["chips"] + splits["test"]["chips"] == 12
+    assert splits["blurry"]["chips"] == 4
+    ids = {name: set(load_manifest(tmp_path / f"{name}.csv")["ID"]) for name in ("train", "validation", "test")}
+    assert not ids["train"] & ids["test"] and not ids["train"] & ids["validation"]
+    for name in ("confusion.png", "by_subtype.ecsv", "predictions.ecsv"):
+        assert (tmp_path / "reports" / "model-held_out" / name).exists()
+    # The bundle loads like a registered entry, sha256 verified.
+    entry = resolve_weights(bundle / "default.json")
+    assert entry.name == "default" and entry.sha256 == card["weights"]["sha256"]
+    assert build_model(entry).fc.out_features == 2
+    assert main(["weights", "verify", str(bundle / "default.json")]) == 0
+    # Same seed, same weights: training the model again on the same chips gives the same bytes.
+    retrained = train("celestialnet-lite", load_manifest(tmp_path / "train.csv"), tmp_path / "sim",
+                      tmp_path / "retrained", recipe="default", seed=3, epochs=1)
+    assert retrained["sha256"] == card["weights"]["sha256"]
+    # Run again: every stage is found done, nothing changes.
+    timings = json.loads((tmp_path / "timings.json").read_text())
+    again = build_default_model(tmp_path, build, jobs=1, show_progress=False, log=lines.append)
+    assert again["weights"] == card["weights"] and again["metrics"] == card["metrics"]
+    assert json.loads((tmp_path / "timings.json").read_text()) == timings
+    with pytest.raises(CelestialClassError, match="other settings"):
+        build_default_model(tmp_path, DefaultBuild(seed=4, bodies=6, exposures_per_body=1, blurry_bodies=2),
+                            jobs=1, show_progress=False)
