@@ -102,11 +102,14 @@ def _default_card(out):
                    f"{training['seed']}; {training['steps']} steps"),
         ("command", f"``{training['command']}``"),
         ("left out", f"chips with less than {card['build']['min_coverage']:.0%} of their area within their "
-                     f"object's visible radius: {splits['left_out_uncovered']}"
+                     "object's visible radius: "
+                     + ", ".join(f"{n} {k}" for k, n in splits["left_out_uncovered"].items())
                      + (f"; on the held-out ones the model scores {_pct(uncovered['accuracy'])} "
                         f"({uncovered['n']} chips)" if uncovered else "")),
-        ("build time", ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["timings_s"].items())
-         + f"; total {sum(card['timings_s'].values()) / 60:.0f} min"),
+        ("build time", ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["timings_s"].items()
+                                 if not k.startswith("evaluate"))
+         + f", evaluation {sum(v for k, v in card['timings_s'].items() if k.startswith('evaluate')) / 60:.1f} min"
+         + f"; total {sum(card['timings_s'].values()) / 60:.0f} min on 2 CPU cores. {card.get('timings_note', '')}"),
     ]
     (out / "default_facts.rst").write_text("\n".join(f":{k}: {v}" for k, v in facts) + "\n")
 
