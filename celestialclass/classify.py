@@ -253,7 +253,8 @@ class CelestialClassifier:
         def flush():
             if not pending:
                 return
-            batch = torch.stack([t for _, t in pending]).to(self.device)
+            tensors = [t for _, t in pending]
+            batch = (tensors[0][None] if len(tensors) == 1 else torch.stack(tensors)).to(self.device)
             autocast = torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16,
                                       enabled=self.dtype == "bfloat16")
             try:

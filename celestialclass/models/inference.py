@@ -87,6 +87,20 @@ class _FusedHRCelestialNet(nn.Module):
         return self.classifier(torch.flatten(x.contiguous(), 1))
 
 
+def _fold_sequential_batchnorm(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` in which every Conv2d directly followed by BatchNorm2d in an
+    `~torch.nn.Sequential` is one folded convolution (the BatchNorm becomes an Identity)."""
+    module = copy.deepcopy(module)
+    for sequential in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
+        children = list(sequential.children())
+        for i in range(len(children) - 1):
+            conv, bn = children[i], children[i + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
+                sequential[i] = fold_batchnorm(conv, bn)
+                sequential[i + 1] = nn.Identity()
+    return module
+
+
 class _ChannelsLast(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -116,4 +130,4 @@ def optimize_for_inference(model: nn.Module) -> nn.Module:
     model = model.eval()
     if isinstance(model, HRCelestialNet):
         return _FusedHRCelestialNet(model).to(memory_format=torch.channels_last).eval()
-    return _ChannelsLast(model).eval()
+    return _ChannelsLast(_fold_sequential_batchnorm(model)).eval()

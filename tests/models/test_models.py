@@ -195,3 +195,21 @@ def test_celestialnet_lite_budget():
         base = model(x)
         x[0, 0, 1001, 2003] = 1000.0
         assert not torch.allclose(model(x), base)
+
+
+@pytest.mark.parametrize(("name", "shape"), [("celestialnet-lite", (1, 1, 2048, 4096)), ("vgg16-bn", (1, 1, 224, 448))])
+def test_optimized_inference_folds_sequential_batchnorm(name, shape):
+    from celestialclass.models import optimize_for_inference
+
+    torch.manual_seed(2)
+    model = get_model(name).eval()
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    fast = optimize_for_inference(model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the original is left alone
+    x = torch.randn(*shape)
+    with torch.inference_mode():
+        assert torch.allclose(fast(x), model(x), rtol=1e-4, atol=1e-5)
