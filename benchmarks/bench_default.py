@@ -11,26 +11,15 @@ the built-in example raw file (ACS/WFC), with the weights shipped in the package
 """
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 from astropy.io import fits
+from bench_classify import median_ms  # this script's directory is on sys.path
 
 from celestialclass import CelestialClassifier
 from celestialclass.simulate import write_example_raw
-
-
-def median_ms(function, repeat):
-    function()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
 
 
 def main(argv=None):

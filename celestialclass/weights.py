@@ -195,6 +195,19 @@ class WeightsEntry:
                    training_data=training.get("data", ""), command=training.get("command") or "",
                    metrics=card.get("metrics", {}), card=card)
 
+    @classmethod
+    def from_card_file(cls, path, package: bool = False) -> "WeightsEntry":
+        """An entry named after a model card file (``default.json`` -> ``default``), its weights beside it.
+
+        With ``package``, the location is ``"package:FILE"`` (shipped in ``celestialclass/data/weights``).
+        """
+        from .training.card import read_card
+
+        path = pathlib.Path(path)
+        card = read_card(path)
+        file = card["weights"]["file"]
+        return cls.from_card(card, f"package:{file}" if package else str(path.parent / file), name=path.stem)
+
 
 _WEIGHTS: dict = {}
 
@@ -228,11 +241,8 @@ def _load_builtin() -> None:
     """Register the weights shipped in the package (each a model card beside its file), once."""
     if not _PACKAGE_DATA.is_dir():
         return
-    from .training.card import read_card
-
     for card_path in sorted(_PACKAGE_DATA.glob("*.json")):
-        card = read_card(card_path)
-        entry = WeightsEntry.from_card(card, f"package:{card['weights']['file']}", name=card_path.stem)
+        entry = WeightsEntry.from_card_file(card_path, package=True)
         _WEIGHTS.setdefault(entry.name, entry)
 
 
@@ -268,8 +278,7 @@ def resolve_weights(spec, sha256: str | None = None) -> WeightsEntry:
         return _entry_from_metadata(entry, metadata)
     path = pathlib.Path(text)
     if path.suffix == ".json" and path.is_file():  # a model card, its weights file beside it
-        card = read_card(path)
-        return WeightsEntry.from_card(card, str(path.parent / card["weights"]["file"]), name=path.stem)
+        return WeightsEntry.from_card_file(path)
     directory = path if path.is_dir() else path.parent
     if (directory / "model_card.json").exists() and (path.is_dir() or sha256 is None):
         card = read_card(directory / "model_card.json")

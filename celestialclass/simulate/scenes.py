@@ -583,6 +583,17 @@ def chip_coverage(body: Body, grid: ChipGrid) -> float:
     A chip with coverage 0 shows nothing of its object (only foreground stars,
     background galaxies and sky): an exposure of a compact object often puts
     it on one chip only. Computed from geometry alone (no pixels).
+
+    Examples
+    --------
+    >>> from celestialclass.io.instruments import LAYOUTS
+    >>> from celestialclass.simulate import chip_coverage
+    >>> from celestialclass.simulate.render import ChipGrid
+    >>> from celestialclass.simulate.scenes import make_body
+    >>> nebula = make_body("nsc", 3, "planetary_nebula")
+    >>> layout = LAYOUTS["ACS/WFC"]
+    >>> [chip_coverage(nebula, ChipGrid(layout, chip, 1000.0, 0.0, 0.0)) for chip in layout.chips]  # far away
+    [0.0, 0.0]
     """
     rows = (np.arange(32) + 0.5) * grid.rows / 32
     cols = (np.arange(64) + 0.5) * grid.cols / 64

@@ -84,8 +84,8 @@ def _covered(table, build):
 
 def _summary(table) -> dict:
     return {"chips": len(table), "bodies": len(set(table["ID"])),
-            "galaxy_chips": int(sum(str(x).lower() == "galaxy" for x in table["Label"])),
-            "nsc_chips": int(sum(str(x).lower() == "nsc" for x in table["Label"]))}
+            "galaxy_chips": int(sum(label == "galaxy" for label in table["label"])),
+            "nsc_chips": int(sum(label == "nsc" for label in table["label"]))}
 
 
 def _train_stage(name, out, manifest, data_dir, *, recipe, seed, epochs, validation, show_progress, command):
@@ -93,8 +93,10 @@ def _train_stage(name, out, manifest, data_dir, *, recipe, seed, epochs, validat
     from .loop import train
 
     card_path = out / "model_card.json"
-    if card_path.exists() and read_card(card_path)["training"]["complete"]:
-        return read_card(card_path)
+    if card_path.exists():
+        card = read_card(card_path)
+        if card["training"]["complete"]:
+            return card
     train(name, manifest, data_dir, out, recipe=recipe, seed=seed, epochs=epochs,
           validation=validation if len(validation) else None,
           resume=(out / "checkpoint.safetensors").exists(), show_progress=show_progress, command=command)
@@ -188,7 +190,7 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
     model_card = timed("train_model", lambda: _train_stage(
         build.model, out / "model", train_table, sim, recipe=build.recipe, seed=build.seed,
         epochs=build.epochs, validation=validation_table, show_progress=show_progress, command=command))
-    timed("train_baseline", lambda: _train_stage(
+    baseline_card = timed("train_baseline", lambda: _train_stage(
         build.baseline, out / "baseline", train_table, sim, recipe=build.baseline_recipe, seed=build.seed,
         epochs=build.epochs, validation=validation_table, show_progress=show_progress, command=command))
 
@@ -209,7 +211,6 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
     bundle.mkdir(exist_ok=True)
     with atomic_path(bundle / "default.safetensors") as tmp:
         shutil.copyfile(out / "model" / model_card["weights"]["file"], tmp)
-    baseline_card = json.loads((out / "baseline" / "model_card.json").read_text())
     card = {
         "name": "default",
         "architecture": model_card["architecture"],
