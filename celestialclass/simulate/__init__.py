@@ -12,11 +12,12 @@ from .dataset import MANIFEST_COLUMNS, TRUTH_COLUMNS, simulate_dataset
 from .photometry import FILTERS
 from .rawfile import write_raw
 from .scenes import SUBTYPES, chip_coverage
+from .visibility import chip_visibility
 
 #: Version of the simulator's output: it changes whenever the same seeds would
 #: give other pixels or another manifest, so a model card can name the data it saw.
-SIMULATOR_VERSION = "2"
+SIMULATOR_VERSION = "3"
 
 __all__ = ["write_raw", "write_example_raw", "simulate_exposure", "plan_exposure", "ExposurePlan",
            "SUBTYPES", "FILTERS", "BLURRY_FILTERS", "simulate_dataset", "MANIFEST_COLUMNS",
-           "TRUTH_COLUMNS", "SIMULATOR_VERSION", "chip_coverage"]
+           "TRUTH_COLUMNS", "SIMULATOR_VERSION", "chip_coverage", "chip_visibility"]

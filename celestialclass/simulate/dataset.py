@@ -17,6 +17,7 @@ from ..utils.progress import progress
 from .exposure import plan_exposure, simulate_exposure
 from .render import ChipGrid
 from .scenes import chip_coverage, make_body
+from .visibility import chip_visibility
 
 __all__ = ["simulate_dataset", "MANIFEST_COLUMNS", "TRUTH_COLUMNS", "MANIFEST_NAME"]
 
@@ -24,7 +25,7 @@ __all__ = ["simulate_dataset", "MANIFEST_COLUMNS", "TRUTH_COLUMNS", "MANIFEST_NA
 MANIFEST_COLUMNS = ("", "ID", "Instrument", "OBSID", "Filter", "RA", "DEC", "HDU Index", "Label")
 #: Extra columns of simulated manifests: the truth of each exposure.
 TRUTH_COLUMNS = ("Subtype", "Exptime", "Blurry", "Seed", "Body Seed", "Pointing U", "Pointing V",
-                 "Roll", "Blur", "Coverage")
+                 "Roll", "Blur", "Coverage", "Visibility")
 #: File name of the manifest written into the output directory.
 MANIFEST_NAME = "manifest.csv"
 _LABELS = {"galaxy": "galaxy", "nsc": "NSC"}
@@ -59,31 +60,35 @@ def _tasks(n_bodies, exposures_per_body, seed, blurry_fraction, instruments, gal
 
 
 def _run(task_and_dir):
+    """Simulate one exposure unless its file exists; return its manifest rows (one per chip)."""
     task, out_dir = task_and_dir
     path = pathlib.Path(out_dir) / f"{task['obsid']}_raw.fits"
+    visibility = None
     if not path.exists():
-        simulate_exposure(path, task["kind"], task["instrument"], seed=task["seed"],
-                          body_seed=task["body_seed"], blurry=task["blurry"], target=task["id"])
-    return task["obsid"]
+        truth = simulate_exposure(path, task["kind"], task["instrument"], seed=task["seed"],
+                                  body_seed=task["body_seed"], blurry=task["blurry"], target=task["id"])
+        visibility = truth["visibility"]
+    return _manifest_rows(task, visibility)
 
 
-def _manifest_rows(tasks):
+def _manifest_rows(task, visibility=None):
+    """The manifest rows of one exposure; ``visibility`` per HDU when the simulation measured it."""
+    plan = plan_exposure(task["kind"], task["instrument"], seed=task["seed"], body_seed=task["body_seed"],
+                         blurry=task["blurry"])
+    layout = LAYOUTS[plan.instrument]
+    body = make_body(plan.kind, plan.body_seed, plan.subtype)
     rows = []
-    for task in tasks:
-        plan = plan_exposure(task["kind"], task["instrument"], seed=task["seed"], body_seed=task["body_seed"],
-                             blurry=task["blurry"])
-        layout = LAYOUTS[plan.instrument]
-        body = make_body(plan.kind, plan.body_seed, plan.subtype)
-        for chip in layout.chips:
-            grid = ChipGrid(layout, chip, plan.pointing_u, plan.pointing_v, plan.roll)
-            rows.append({
-                "ID": task["id"], "Instrument": plan.instrument, "OBSID": task["obsid"], "Filter": plan.filter,
-                "RA": plan.ra, "DEC": plan.dec, "HDU Index": chip.hdu, "Label": _LABELS[plan.kind],
-                "Subtype": plan.subtype, "Exptime": plan.exptime, "Blurry": plan.blur > 0, "Seed": plan.seed,
-                "Body Seed": plan.body_seed, "Pointing U": round(plan.pointing_u, 3),
-                "Pointing V": round(plan.pointing_v, 3), "Roll": round(plan.roll, 3), "Blur": round(plan.blur, 3),
-                "Coverage": round(chip_coverage(body, grid), 4),
-            })
+    for chip in layout.chips:
+        grid = ChipGrid(layout, chip, plan.pointing_u, plan.pointing_v, plan.roll)
+        rows.append({
+            "ID": task["id"], "Instrument": plan.instrument, "OBSID": task["obsid"], "Filter": plan.filter,
+            "RA": plan.ra, "DEC": plan.dec, "HDU Index": chip.hdu, "Label": _LABELS[plan.kind],
+            "Subtype": plan.subtype, "Exptime": plan.exptime, "Blurry": plan.blur > 0, "Seed": plan.seed,
+            "Body Seed": plan.body_seed, "Pointing U": round(plan.pointing_u, 3),
+            "Pointing V": round(plan.pointing_v, 3), "Roll": round(plan.roll, 3), "Blur": round(plan.blur, 3),
+            "Coverage": round(chip_coverage(body, grid), 4),
+            "Visibility": round(visibility[chip.hdu] if visibility else chip_visibility(plan, chip), 2),
+        })
     return rows
 
 
@@ -148,23 +153,20 @@ def simulate_dataset(out_dir, n_bodies: int, exposures_per_body: int, *, seed: i
 
     tasks = _tasks(int(n_bodies), int(exposures_per_body), int(seed), float(blurry_fraction), instruments,
                    float(galaxy_fraction))
-    todo = [task for task in tasks if not (out_dir / f"{task['obsid']}_raw.fits").exists()]
-    work = [(task, str(out_dir)) for task in todo]
+    # Every task goes to the workers: finished exposures only need their manifest rows.
+    work = [(task, str(out_dir)) for task in tasks]
     bar = dict(total=len(tasks), desc="simulate", enabled=show_progress)
-    done = len(tasks) - len(todo)
     if int(jobs) > 1 and len(work) > 1:
         import multiprocessing
 
         # fork where the platform has it: workers need numpy and astropy only.
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         with multiprocessing.get_context(method).Pool(int(jobs)) as pool:
-            for _ in progress(pool.imap_unordered(_run, work), **bar):
-                done += 1
+            per_task = list(progress(pool.imap(_run, work), **bar))
     else:
-        for _ in progress(map(_run, work), **bar):
-            done += 1
+        per_task = list(progress(map(_run, work), **bar))
 
-    rows = _manifest_rows(tasks)
+    rows = [row for task_rows in per_task for row in task_rows]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(MANIFEST_COLUMNS + TRUTH_COLUMNS)

@@ -14,7 +14,8 @@ from .detector import expose
 from .photometry import get_filter, sky_rate
 from .render import ChipGrid, render_rate
 from .rawfile import write_raw
-from .scenes import SUBTYPES, make_body, scene_layers
+from .scenes import SUBTYPES, make_body, object_layers, scene_layers
+from .visibility import chip_visibility
 
 __all__ = ["ExposurePlan", "plan_exposure", "simulate_exposure", "BLURRY_FILTERS"]
 
@@ -47,6 +48,7 @@ class ExposurePlan:
     roll: float
     blur: float
     satellite: bool
+    sky_v: float
     ra: float
     dec: float
 
@@ -87,13 +89,14 @@ def plan_exposure(kind: str, instrument: str, *, seed: int, body_seed: int | Non
     roll = float(rng.uniform(0, 360))
     blur = float(rng.uniform(1.0, 3.0)) if blurry else 0.0
     satellite = bool(rng.random() < 0.03)
+    sky_v = round(float(rng.uniform(22.0, 23.3)), 3)  # zodiacal light, V mag/arcsec^2
     body_rng = np.random.default_rng([body_seed, 5])
     ra, dec = float(body_rng.uniform(0, 360)), float(np.degrees(np.arcsin(body_rng.uniform(-1, 1))))
     pu, pv = float(radius * np.cos(angle)), float(radius * np.sin(angle))
     dec_exp = dec + pv / 3600.0
     ra_exp = (ra + pu / 3600.0 / max(np.cos(np.radians(dec)), 1e-3)) % 360
     return ExposurePlan(kind, body.subtype, layout.name, filter, exptime, int(seed), int(body_seed),
-                        pu, pv, roll, blur, satellite, round(ra_exp, 6), round(dec_exp, 6))
+                        pu, pv, roll, blur, satellite, sky_v, round(ra_exp, 6), round(dec_exp, 6))
 
 
 def simulate_exposure(path, kind: str, instrument: str, *, seed: int, filter: str | None = None,
@@ -135,7 +138,7 @@ def simulate_exposure(path, kind: str, instrument: str, *, seed: int, filter: st
     truth : dict
         The plan (class, sub-type, filter, exposure time, seeds, pointing,
         PSF blur, ...) plus ``effects`` per chip (cosmic rays, bleeding
-        columns) and ``path``.
+        columns), ``visibility`` per HDU (`chip_visibility`) and ``path``.
 
     Examples
     --------
@@ -160,12 +163,14 @@ def simulate_exposure(path, kind: str, instrument: str, *, seed: int, filter: st
     layout = get_layout(plan.instrument)
     body = make_body(plan.kind, plan.body_seed, plan.subtype)
     rng = np.random.default_rng([plan.seed, 202])
-    sky = sky_rate(layout.name, plan.filter, layout.pixel_scale, float(rng.uniform(22.0, 23.3)))
-    images, effects = {}, {}
+    sky = sky_rate(layout.name, plan.filter, layout.pixel_scale, plan.sky_v)
+    images, effects, visibility = {}, {}, {}
     satellite_chip = int(rng.integers(len(layout.chips)))
     for index, chip in enumerate(layout.chips):
         grid = ChipGrid(layout, chip, plan.pointing_u, plan.pointing_v, plan.roll)
-        rate = render_rate(scene_layers(body, grid), grid, plan.filter, plan.blur)
+        layers = object_layers(body, grid)
+        visibility[chip.hdu] = chip_visibility(plan, chip, layers)
+        rate = render_rate(scene_layers(body, grid, layers), grid, plan.filter, plan.blur)
         images[chip.ccdchip], effects[chip.name] = expose(
             rate, plan.exptime, sky, layout, chip, rng, satellite=plan.satellite and index == satellite_chip)
     header = {"EXPTIME": plan.exptime, "TARGNAME": target or f"SIM-{plan.body_seed}",
@@ -176,4 +181,4 @@ def simulate_exposure(path, kind: str, instrument: str, *, seed: int, filter: st
     else:
         header["FILTER"] = plan.filter
     write_raw(path, images, layout.name, unit="electron", header=header, seed=rng, overwrite=overwrite)
-    return {**plan.truth(), "effects": effects, "path": str(path)}
+    return {**plan.truth(), "effects": effects, "visibility": visibility, "path": str(path)}

@@ -193,6 +193,67 @@ def _deposit(canvas: np.ndarray, rows, cols, values) -> None:
         flat[low:low + sums.size] += sums.astype(canvas.dtype)
 
 
+def _dust_factor(instrument: str, filter_name: str) -> np.float32:
+    """Dust optical depth in the filter per unit optical depth at 550 nm."""
+    return np.float32((get_filter(instrument, filter_name).pivot / 550.0) ** -1.3)
+
+
+def smooth_rate(layers: Layers, grid: ChipGrid, filter_name: str):
+    """Smooth light (continuum and gas) in e-/s per pixel, before the PSF.
+
+    Returns
+    -------
+    coarse : ndarray
+        On the coarse grid (``grid.coarse_grid``), dust applied.
+    sharp : ndarray or None
+        ``layers.sharp`` on the half-resolution grid, dust not yet applied.
+    attenuation : ndarray or None
+        The dust's transmission on the coarse grid.
+    """
+    from .photometry import SED_TEMPERATURES
+
+    instrument = grid.layout.name
+    pixel_area = grid.scale ** 2
+
+    def rate(sed):
+        return np.float32(continuum_rate(instrument, filter_name, SED_TEMPERATURES[sed]) * pixel_area)
+
+    coarse = np.zeros(grid.shape(COARSE_LEVEL), dtype=np.float32)
+    for sed, image in layers.continuum.items():
+        coarse += image * rate(sed)
+    for name, image in layers.gas.items():
+        line = sum(ratio * line_rate(instrument, filter_name, line)
+                   for line, ratio in layers.line_ratios[name].items()) * pixel_area
+        if line:
+            coarse += image * np.float32(line)
+    attenuation = None
+    if layers.tau_v is not None:
+        attenuation = np.exp(-layers.tau_v * _dust_factor(instrument, filter_name))
+        coarse *= attenuation
+    sharp = sum(image * rate(sed) for sed, image in layers.sharp.items()) if layers.sharp else None
+    return coarse, sharp, attenuation
+
+
+def point_rates(layers: Layers, grid: ChipGrid, filter_name: str):
+    """Chip (row, col) and e-/s of the point sources on or near the chip, dust applied to embedded ones."""
+    points = layers.stars
+    if not points or not len(points["u"]):
+        empty = np.zeros(0)
+        return empty, empty, empty
+    instrument = grid.layout.name
+    flux = 10 ** (-0.4 * points["mag"]) * star_rate(instrument, filter_name, points["temperature"])
+    row, col = grid.to_pixel(points["u"], points["v"])
+    if layers.tau_v is not None and points.get("embedded") is not None:
+        step = 2 ** COARSE_LEVEL
+        hr = np.clip(((row + _MARGIN) / step).astype(int), 0, layers.tau_v.shape[0] - 1)
+        hc = np.clip(((col + _MARGIN) / step).astype(int), 0, layers.tau_v.shape[1] - 1)
+        tau = layers.tau_v[hr, hc] * _dust_factor(instrument, filter_name)
+        flux = flux * np.where(points["embedded"], np.exp(-tau), 1.0)
+    keep = ((row > -_MARGIN) & (row < grid.rows + _MARGIN) & (col > -_MARGIN)
+            & (col < grid.cols + _MARGIN) & (flux > 0))
+    return row[keep], col[keep], flux[keep]
+
+
 def render_rate(layers: Layers, grid: ChipGrid, filter_name: str, blur: float = 0.0) -> np.ndarray:
     """One chip's noiseless electron rate (e-/s per pixel, science area) for a filter.
 
@@ -209,34 +270,14 @@ def render_rate(layers: Layers, grid: ChipGrid, filter_name: str, blur: float = 
     """
     import scipy.fft
 
-    from .photometry import SED_TEMPERATURES
-
     instrument = grid.layout.name
-    pixel_area = grid.scale ** 2
     shape_half = grid.shape(1)
-    k_dust = np.float32((get_filter(instrument, filter_name).pivot / 550.0) ** -1.3)
-
-    def rate(sed):
-        return np.float32(continuum_rate(instrument, filter_name, SED_TEMPERATURES[sed]) * pixel_area)
-
-    coarse = np.zeros(grid.shape(COARSE_LEVEL), dtype=np.float32)
-    for sed, image in layers.continuum.items():
-        coarse += image * rate(sed)
-    for name, image in layers.gas.items():
-        line = sum(ratio * line_rate(instrument, filter_name, line)
-                   for line, ratio in layers.line_ratios[name].items()) * pixel_area
-        if line:
-            coarse += image * np.float32(line)
-    attenuation = None
-    if layers.tau_v is not None:
-        attenuation = np.exp(-layers.tau_v * k_dust)
-        coarse *= attenuation
+    coarse, sharp, attenuation = smooth_rate(layers, grid, filter_name)
     diffuse = coarse
     for _ in range(COARSE_LEVEL - 1):
         diffuse = _upsample2(diffuse, (2 * diffuse.shape[0], 2 * diffuse.shape[1]))
     diffuse = np.ascontiguousarray(diffuse[:shape_half[0], :shape_half[1]])
-    if layers.sharp:
-        sharp = sum(image * rate(sed) for sed, image in layers.sharp.items())
+    if sharp is not None:
         if attenuation is not None:
             for _ in range(COARSE_LEVEL - 1):
                 attenuation = _upsample2(attenuation, (2 * attenuation.shape[0], 2 * attenuation.shape[1]))
@@ -244,22 +285,10 @@ def render_rate(layers: Layers, grid: ChipGrid, filter_name: str, blur: float = 
         diffuse += sharp
 
     # Point sources: fluxes, positions, attenuation.
-    points = layers.stars
     star_wing = np.zeros(shape_half, dtype=np.float32)
     core = np.zeros((grid.rows + 10, grid.cols + 10), dtype=np.float32)  # 5-pixel pad
-    if points and len(points["u"]):
-        flux = 10 ** (-0.4 * points["mag"]) * star_rate(instrument, filter_name, points["temperature"])
-        if layers.tau_v is not None and points.get("embedded") is not None:
-            row, col = grid.to_pixel(points["u"], points["v"])
-            step = 2 ** COARSE_LEVEL
-            hr = np.clip(((row + _MARGIN) / step).astype(int), 0, layers.tau_v.shape[0] - 1)
-            hc = np.clip(((col + _MARGIN) / step).astype(int), 0, layers.tau_v.shape[1] - 1)
-            tau = layers.tau_v[hr, hc] * k_dust
-            flux = flux * np.where(points["embedded"], np.exp(-tau), 1.0)
-        row, col = grid.to_pixel(points["u"], points["v"])
-        keep = ((row > -_MARGIN) & (row < grid.rows + _MARGIN) & (col > -_MARGIN)
-                & (col < grid.cols + _MARGIN) & (flux > 0))
-        row, col, flux = row[keep], col[keep], flux[keep]
+    row, col, flux = point_rates(layers, grid, filter_name)
+    if len(flux):
         # Wings on the half-resolution canvas (per full pixel: divide by 4).
         _deposit(star_wing, np.floor((row + _MARGIN) / 2).astype(np.int64),
                  np.floor((col + _MARGIN) / 2).astype(np.int64), flux / 4.0)

@@ -156,13 +156,13 @@ def _nsc_params(subtype, rng):
         return {"radius": _log_u(rng, 20, 90), "n_stars": _log_u(rng, 300, 5000), "distance_modulus": _u(rng, 8, 13),
                 "nebulosity": _u(rng, 0.0, 1.0), "mu_gas": _u(rng, 0.5, 8.0), "extent": 120.0}
     if subtype == "hii_region":
-        return {"size": _log_u(rng, 60, 250), "gas_sb": _log_u(rng, 2.0, 60.0), "contrast": _u(rng, 0.3, 1.2),
+        return {"size": _log_u(rng, 60, 250), "gas_sb": _log_u(rng, 10.0, 1000.0), "contrast": _u(rng, 0.3, 1.2),
                 "filament_strength": _u(rng, 0.3, 1.5), "pillars": int(rng.integers(0, 5)),
                 "tau0": _u(rng, 0.5, 3.0), "cluster_stars": _log_u(rng, 100, 6000),
                 "cluster_radius": _log_u(rng, 8, 40), "distance_modulus": _u(rng, 11, 19), "extent": 150.0}
     if subtype == "planetary_nebula":
         return {"radius": _log_u(rng, 8, 60), "shell_width": _u(rng, 0.1, 0.35), "q": _u(rng, 0.5, 1.0),
-                "gas_sb": _log_u(rng, 10, 300), "halo": _u(rng, 0.0, 0.1), "central_mag": _u(rng, 13, 18),
+                "gas_sb": _log_u(rng, 30, 3000), "halo": _u(rng, 0.0, 0.1), "central_mag": _u(rng, 13, 18),
                 "extent": 60.0}
     return {"size": _log_u(rng, 60, 250), "mu_v": _u(rng, 19.5, 23.0), "contrast": _u(rng, 0.4, 1.2),
             "tau0": _u(rng, 0.5, 2.5), "n_bright": int(rng.integers(1, 6)), "extent": 150.0}
@@ -601,9 +601,17 @@ def chip_coverage(body: Body, grid: ChipGrid) -> float:
     return float(np.mean(np.hypot(u, v) <= body.visible_radius))
 
 
-def scene_layers(body: Body, grid: ChipGrid) -> Layers:
-    """What ``body`` puts on the chip of ``grid``, with foreground stars and background galaxies."""
-    layers = _SCENES[body.subtype](body, grid)
+def object_layers(body: Body, grid: ChipGrid) -> Layers:
+    """What ``body`` itself puts on the chip of ``grid`` (no foreground stars or background galaxies)."""
+    return _SCENES[body.subtype](body, grid)
+
+
+def scene_layers(body: Body, grid: ChipGrid, layers: Layers | None = None) -> Layers:
+    """What ``body`` puts on the chip of ``grid``, with foreground stars and background galaxies.
+
+    ``layers``, the body's own (`object_layers`), are extended in place when given.
+    """
+    layers = object_layers(body, grid) if layers is None else layers
     layers.stars = _merge_points(layers.stars, _field_stars(body, grid))
     layers.compact = _merge_points(layers.compact, _background_galaxies(body, grid))
     return layers

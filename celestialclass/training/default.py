@@ -39,15 +39,23 @@ class DefaultBuild:
         and the training runs.
     bodies, exposures_per_body : int
         Size of the mock LCID (two chips per exposure).
+    blurry_fraction : float
+        Fraction of the mock LCID's exposures drawn blurry (short, UV or
+        narrow-band, degraded PSF): LCID itself holds such chips (the paper,
+        Sec. 2), so the model sees some in training.
     blurry_bodies : int
         Bodies of the blurry set, one exposure each, none of them in the mock LCID.
     validation_fraction, test_fraction : float
         Fractions of the mock LCID's chips whose bodies go to validation and test.
-    min_coverage : float
-        Chips whose object covers less than this fraction of them (the
-        manifest's ``Coverage``: 0 for a chip that shows only sky next to a
-        compact object) are left out of training and of the headline metrics;
-        the card reports accuracy on them separately.
+    min_coverage, min_visibility : float
+        A chip shows its object when the object covers at least
+        ``min_coverage`` of it (the manifest's ``Coverage``: 0 for a chip of
+        sky next to a compact object) and reaches a signal-to-noise ratio of
+        ``min_visibility`` over 1 % of it (``Visibility``, see
+        `celestialclass.simulate.chip_visibility`). LCID's chips were labelled
+        by people who saw the object on them; chips that do not show it are
+        left out of training and of the headline metrics, and the card reports
+        accuracy on them separately.
     model, recipe, baseline, baseline_recipe : str
         The default architecture and its recipe; the baseline and its recipe.
     epochs : int, optional
@@ -57,10 +65,12 @@ class DefaultBuild:
     seed: int = 7
     bodies: int = 300
     exposures_per_body: int = 2
-    blurry_bodies: int = 60
+    blurry_fraction: float = 0.1
+    blurry_bodies: int = 100
     validation_fraction: float = 0.15
     test_fraction: float = 0.15
     min_coverage: float = 0.01
+    min_visibility: float = 5.0
     model: str = "celestialnet-lite"
     recipe: str = "default"
     baseline: str = "resnet18"
@@ -78,8 +88,22 @@ def _split(manifest, build: DefaultBuild):
     return train, validation, test
 
 
-def _covered(table, build):
-    return table[table["Coverage"] >= build.min_coverage]
+def _shows_object(table, build):
+    """Which rows of a simulated manifest show their object (a boolean array)."""
+    import numpy as np
+
+    return (np.asarray(table["Coverage"]) >= build.min_coverage) & (
+        np.asarray(table["Visibility"]) >= build.min_visibility)
+
+
+def _left_out(table, build) -> dict:
+    """How many chips of a manifest do not show their object, and why (blurry ones counted apart)."""
+    import numpy as np
+
+    uncovered = np.asarray(table["Coverage"]) < build.min_coverage
+    faint = ~uncovered & (np.asarray(table["Visibility"]) < build.min_visibility)
+    return {"chips": int(uncovered.sum() + faint.sum()), "uncovered": int(uncovered.sum()),
+            "too_faint": int(faint.sum()), "blurry": int(np.sum((uncovered | faint) & (np.asarray(table["Blur"]) > 0)))}
 
 
 def _summary(table) -> dict:
@@ -173,7 +197,8 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
     command = f"celestialclass default-model {out} --seed {build.seed}"
     sim, blurry = out / "sim", out / "blurry"
     timed("simulate", lambda: simulate_dataset(sim, build.bodies, build.exposures_per_body, seed=build.seed,
-                                               jobs=jobs, show_progress=show_progress))
+                                               blurry_fraction=build.blurry_fraction, jobs=jobs,
+                                               show_progress=show_progress))
     timed("simulate_blurry", lambda: simulate_dataset(blurry, build.blurry_bodies, 1, seed=build.seed + 1,
                                                       blurry_fraction=1.0, jobs=jobs,
                                                       show_progress=show_progress))
@@ -182,10 +207,13 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
     for name, table in parts.items():
         if not (out / f"{name}.csv").exists():
             write_manifest(table, out / f"{name}.csv")
-    train_table = _covered(load_manifest(out / "train.csv"), build)
-    validation_table = _covered(load_manifest(out / "validation.csv"), build)
+    train_all, validation_all = load_manifest(out / "train.csv"), load_manifest(out / "validation.csv")
+    train_table = train_all[_shows_object(train_all, build)]
+    validation_table = validation_all[_shows_object(validation_all, build)]
     test_all = load_manifest(out / "test.csv")
+    test_table, test_hidden = test_all[_shows_object(test_all, build)], test_all[~_shows_object(test_all, build)]
     blurry_all = load_manifest(blurry / "manifest.csv")
+    blurry_table = blurry_all[_shows_object(blurry_all, build)]
 
     model_card = timed("train_model", lambda: _train_stage(
         build.model, out / "model", train_table, sim, recipe=build.recipe, seed=build.seed,
@@ -196,9 +224,8 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
 
     metrics = {}
     for who, weights in (("model", out / "model"), ("baseline", out / "baseline")):
-        for what, table, data in (("held_out", _covered(test_all, build), sim),
-                                  ("held_out_uncovered", test_all[test_all["Coverage"] < build.min_coverage], sim),
-                                  ("blurry", _covered(blurry_all, build), blurry)):
+        for what, table, data in (("held_out", test_table, sim), ("held_out_not_shown", test_hidden, sim),
+                                  ("blurry", blurry_table, blurry)):
             if len(table) == 0:
                 continue
             metrics.setdefault(who, {})[what] = _headline(timed(
@@ -228,11 +255,11 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
                       "blurry_manifest_sha256": blurry_all.meta.get("sha256")},
         "build": settings,
         "splits": {"train": _summary(train_table), "validation": _summary(validation_table),
-                   "test": _summary(_covered(test_all, build)), "blurry": _summary(_covered(blurry_all, build)),
-                   "left_out_uncovered": {name: int((table["Coverage"] < build.min_coverage).sum())
+                   "test": _summary(test_table), "blurry": _summary(blurry_table),
+                   "left_out_not_shown": {name: _left_out(table, build)
                                           for name, table in (*parts.items(), ("blurry", blurry_all))}},
         "metrics": {"held_out": metrics["model"]["held_out"], "blurry": metrics["model"].get("blurry"),
-                    "held_out_uncovered": metrics["model"].get("held_out_uncovered"),
+                    "held_out_not_shown": metrics["model"].get("held_out_not_shown"),
                     "validation": model_card["metrics"].get("validation")},
         "baseline": {"architecture": baseline_card["architecture"], "input_size": baseline_card["input_size"],
                      "recipe": baseline_card["training"]["recipe"],

@@ -225,15 +225,20 @@ def _train(model, manifest, data_dir, out_dir, *, recipe, seed, device, epochs, 
 
     def micro_batches(plan, epoch):
         """(x, y) of each micro-batch in ``plan``, in order; read by workers when num_workers > 0."""
+        def augment(chip, index):
+            return _flip(chip, seed, epoch, index) if recipe.augment else chip
+
         if num_workers > 0:
             batches = iter(torch.utils.data.DataLoader(dataset, batch_sampler=plan, num_workers=num_workers))
-        else:
-            batches = ((torch.stack([dataset[i][0] for i in indices]),
-                        torch.tensor([dataset.labels[i] for i in indices])) for indices in plan)
-        for indices, (x, y) in zip(plan, batches):
-            if recipe.augment:
-                x = torch.stack([_flip(chip, seed, epoch, i) for chip, i in zip(x, indices)])
-            yield x.contiguous(memory_format=torch.channels_last), y
+            for indices, (x, y) in zip(plan, batches):
+                if recipe.augment:
+                    x = torch.stack([augment(chip, i) for chip, i in zip(x, indices)])
+                yield x.contiguous(memory_format=torch.channels_last), y
+        else:  # one copy into the batch: flips are taken before stacking
+            for indices in plan:
+                x = torch.stack([augment(dataset[i][0], i) for i in indices])
+                y = torch.tensor([dataset.labels[i] for i in indices])
+                yield x.contiguous(memory_format=torch.channels_last), y
 
     bar = progress(range(total_steps), total=total_steps, desc="train",
                    enabled=show_progress if ctx.is_main else False)

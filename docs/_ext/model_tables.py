@@ -86,11 +86,12 @@ def _default_card(out):
                                        "confusion [[gg, gn], [ng, nn]]")), out / "default_metrics.rst")
     splits = card["splits"]
     _write_rst(Table(rows=[(name, s["bodies"], s["chips"], s["galaxy_chips"], s["nsc_chips"])
-                           for name, s in splits.items() if name != "left_out_uncovered"],
+                           for name, s in splits.items() if name != "left_out_not_shown"],
                      names=("set", "bodies", "chips", "galaxy chips", "NSC chips")), out / "default_splits.rst")
     sim, training = card["simulator"], card["training"]
     recipe = training["recipe"]
-    uncovered = card["metrics"].get("held_out_uncovered")
+    hidden = card["metrics"].get("held_out_not_shown")
+    build = card["build"]
     facts = [
         ("weights", f"``{card['weights']['file']}``, sha256 ``{card['weights']['sha256']}``"),
         ("training data", training["data"]),
@@ -101,11 +102,13 @@ def _default_card(out):
                    f"{recipe['epochs']} epochs, {recipe['schedule']} schedule, flips {recipe['augment']}; seed "
                    f"{training['seed']}; {training['steps']} steps"),
         ("command", f"``{training['command']}``"),
-        ("left out", f"chips with less than {card['build']['min_coverage']:.0%} of their area within their "
-                     "object's visible radius: "
-                     + ", ".join(f"{n} {k}" for k, n in splits["left_out_uncovered"].items())
-                     + (f"; on the held-out ones the model scores {_pct(uncovered['accuracy'])} "
-                        f"({uncovered['n']} chips)" if uncovered else "")),
+        ("left out", f"chips that do not show their object (less than {build['min_coverage']:.0%} of their "
+                     f"area within its visible radius, or its S/N below {build['min_visibility']:g} over 1 % of "
+                     "the chip): "
+                     + ", ".join(f"{n['chips']} of {k} ({n['uncovered']} uncovered, {n['too_faint']} too faint)"
+                                 for k, n in splits["left_out_not_shown"].items())
+                     + (f"; on the held-out ones the model scores {_pct(hidden['accuracy'])} "
+                        f"({hidden['n']} chips)" if hidden else "")),
         ("build time", ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["timings_s"].items()
                                  if not k.startswith("evaluate"))
          + f", evaluation {sum(v for k, v in card['timings_s'].items() if k.startswith('evaluate')) / 60:.1f} min"
