@@ -254,6 +254,17 @@ def point_rates(layers: Layers, grid: ChipGrid, filter_name: str):
     return row[keep], col[keep], flux[keep]
 
 
+def compact_rates(layers: Layers, grid: ChipGrid, filter_name: str):
+    """Chip (row, col) and e-/s of the compact sources (knots, distant galaxies), all of them."""
+    compact = layers.compact
+    if not compact or not len(compact["u"]):
+        empty = np.zeros(0)
+        return empty, empty, empty
+    flux = 10 ** (-0.4 * compact["mag"]) * star_rate(grid.layout.name, filter_name, compact["temperature"])
+    row, col = grid.to_pixel(compact["u"], compact["v"])
+    return row, col, flux
+
+
 def render_rate(layers: Layers, grid: ChipGrid, filter_name: str, blur: float = 0.0) -> np.ndarray:
     """One chip's noiseless electron rate (e-/s per pixel, science area) for a filter.
 
@@ -305,11 +316,9 @@ def render_rate(layers: Layers, grid: ChipGrid, filter_name: str, blur: float = 
         _deposit(core, (r0[:, None, None] + dy + 5).ravel(), (c0[:, None, None] + dx + 5).ravel(),
                  stamps.ravel())
 
-    compact = layers.compact
-    if compact and len(compact["u"]):
-        flux = 10 ** (-0.4 * compact["mag"]) * star_rate(instrument, filter_name, compact["temperature"])
-        row, col = grid.to_pixel(compact["u"], compact["v"])
-        sigma_pix = np.hypot(compact["sigma"] / grid.scale, 0.8)  # source convolved with the PSF core
+    row, col, flux = compact_rates(layers, grid, filter_name)
+    if len(flux):
+        sigma_pix = np.hypot(layers.compact["sigma"] / grid.scale, 0.8)  # source convolved with the PSF core
         keep = (row > -20) & (row < grid.rows + 20) & (col > -20) & (col < grid.cols + 20)
         half = 7
         dy, dx = np.mgrid[-half:half + 1, -half:half + 1]

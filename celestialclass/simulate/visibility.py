@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .render import COARSE_LEVEL, ChipGrid, point_rates, smooth_rate
+from .render import COARSE_LEVEL, ChipGrid, compact_rates, point_rates, smooth_rate
 
 __all__ = ["chip_visibility", "BLOCK"]
 
@@ -67,22 +67,10 @@ def object_block_rates(layers, grid: ChipGrid, filter_name: str) -> np.ndarray:
         cols = np.arange(sharp.shape[1]) * 2 + centre
         rr, cc = np.broadcast_arrays(rows[:, None], cols[None, :])
         total += _block_sums(rr.ravel(), cc.ravel(), sharp.ravel() * 4, grid)
-    for row, col, flux in (point_rates(layers, grid, filter_name), _compact_rates(layers, grid, filter_name)):
+    for row, col, flux in (point_rates(layers, grid, filter_name), compact_rates(layers, grid, filter_name)):
         if len(flux):
             total += _block_sums(row, col, flux, grid)
     return total
-
-
-def _compact_rates(layers, grid, filter_name):
-    from .photometry import star_rate
-
-    compact = layers.compact
-    if not compact or not len(compact["u"]):
-        empty = np.zeros(0)
-        return empty, empty, empty
-    flux = 10 ** (-0.4 * compact["mag"]) * star_rate(grid.layout.name, filter_name, compact["temperature"])
-    row, col = grid.to_pixel(compact["u"], compact["v"])
-    return row, col, flux
 
 
 def chip_visibility(plan, chip, layers=None) -> float:
