@@ -65,11 +65,17 @@ class ChipDataset:
         `~celestialclass.CelestialClassError` listing them, or ``'skip'`` their
         chips with a logged warning.
     cache : bool, optional
-        Keep each preprocessed tensor in memory once read, as float16 (half
-        the memory: 16 MiB for a full-resolution chip; the preprocessed
-        values, asinh-stretched, are kept to 5e-4 of themselves), and give it
-        back as float32; the raw file's pages are released from the OS page
-        cache, as they will not be read again.
+        Keep each item's tensor in memory once read, as float16 (half the
+        memory: 16 MiB for a full-resolution chip; the preprocessed values,
+        asinh-stretched, are kept to 5e-4 of themselves), and give it back as
+        float32; the raw file's pages are released from the OS page cache, as
+        they will not be read again.
+    transform : callable, optional
+        Applied to each preprocessed chip, as a batch of one ``(1, 1, rows,
+        columns)``, before it is cached and returned: a model's fixed,
+        parameter-free first layer (`celestialclass.models.PatchStatistics`),
+        so that training computes it once per chip and caches its much
+        smaller output.
 
     Attributes
     ----------
@@ -80,7 +86,7 @@ class ChipDataset:
     """
 
     def __init__(self, manifest, data_dir, preprocess: Preprocess | None = None, on_error: str = "raise",
-                 cache: bool = False):
+                 cache: bool = False, transform=None):
         from ..io import describe_raw
         from ..models.registry import CLASS_NAMES
 
@@ -121,6 +127,7 @@ class ChipDataset:
         self.manifest = manifest[keep]
         self.labels = [self.class_names.index(label) for label in self.manifest["label"]]
         self._cache = {} if cache else None
+        self.transform = transform
 
     def __len__(self) -> int:
         return len(self.manifest)
@@ -141,6 +148,9 @@ class ChipDataset:
         ccd = self.read(index)
         source = f"{self.path(index)}[HDU {int(self.manifest['HDU Index'][index])}]"
         tensor = self.preprocess.tensor(ccd, source)
+        if self.transform is not None:
+            with torch.no_grad():
+                tensor = self.transform(tensor[None])[0]
         if self._cache is not None:
             self._cache[index] = tensor.to(torch.float16)
             _release_page_cache(self.path(index))

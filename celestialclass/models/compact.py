@@ -8,7 +8,59 @@ from torch import nn
 from ._init import init_weights
 from .registry import LCID_INPUT, register_model
 
-__all__ = ["CelestialNetLite", "celestialnet_lite"]
+__all__ = ["CelestialNetLite", "PatchStatistics", "celestialnet_lite"]
+
+
+class PatchStatistics(nn.Module):
+    """A fixed, parameter-free first layer: four statistics of every ``patch`` x ``patch`` block.
+
+    For each block of pixels it gives the mean, the standard deviation, the
+    maximum and the minimum, as four channels of a map ``patch`` times
+    smaller on each side. Every pixel counts: a point source 2-3 pixels wide
+    keeps its peak in the maximum and its contrast in the standard deviation,
+    where a resize to a few hundred pixels (LCID-Resize) averages it away or
+    skips it.
+
+    Because it has nothing to learn, a training run computes it once per chip
+    and keeps the small map in memory (see `celestialclass.training.train`);
+    because blocks tile the chip exactly, flipping a chip along its rows or
+    columns flips the map the same way, so flip augmentation can act on the
+    map.
+
+    Parameters
+    ----------
+    patch : int
+        Side of the blocks, in pixels; must divide the input's sides.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from celestialclass.models.compact import PatchStatistics
+    >>> x = torch.zeros(1, 1, 8, 8)
+    >>> x[0, 0, 1, 6] = 16.0
+    >>> PatchStatistics(4)(x)[0, :, 0, 1].tolist()  # mean, std, max, min of the block holding the spike
+    [1.0, 3.872983455657959, 16.0, 0.0]
+    """
+
+    #: Output channels.
+    channels = 4
+
+    def __init__(self, patch: int = 4):
+        super().__init__()
+        self.patch = int(patch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.patch
+        n, c, rows, cols = x.shape
+        blocks = x.reshape(n, c, rows // p, p, cols // p, p)
+        mean = blocks.mean(dim=(3, 5))
+        std = blocks.std(dim=(3, 5), correction=0)
+        top = blocks.amax(dim=(3, 5))
+        bottom = blocks.amin(dim=(3, 5))
+        return torch.cat([mean, std, top, bottom], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"patch={self.patch}"
 
 
 def _conv(cin: int, cout: int, stride: int) -> list:
@@ -25,52 +77,69 @@ def _stage(cin: int, cout: int, depth: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class _Body(nn.Module):
+    """Everything of CelestialNet-Lite after its fixed first layer (what training learns)."""
+
+    def __init__(self, in_channels: int, widths: list, depths: list, num_classes: int):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(in_channels)
+        self.stages = nn.Sequential(*[_stage(c, w, d) for c, w, d in zip([in_channels] + widths, widths, depths)])
+        self.dropout = nn.Dropout(0.2)
+        self.fc = nn.Linear(2 * widths[-1], num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stages(self.norm(x))
+        pooled = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
+        return self.fc(self.dropout(pooled))
+
+
 class CelestialNetLite(nn.Module):
     """A compact classifier of whole trimmed chips.
 
-    The stem is a 4 x 4, stride-4 convolution into ``2 * width`` channels:
-    with at least 16 outputs for the 16 pixels of a patch it can keep all of
-    them, so point sources 2-3 pixels wide survive it. Six stride-2 stages
-    follow (512 x 1024 down to 8 x 16); the cheap, low-resolution ones get a
-    second convolution, so the last layer sees about 1,500 pixels across:
-    galaxies, nebulae and clusters fill much of a chip, and their morphology
-    (arms and bulges, filaments, crowded stars) is larger than a few hundred
-    pixels. The decision draws on the whole chip through global average and
-    max pooling. With the default width: 260,914 parameters (1.0 MB) and
-    0.80 G multiply-accumulates at 2048 x 4096, 0.45 % of HR-CelestialNet's.
+    The first layer, `PatchStatistics`, summarises every 4 x 4 block of the
+    2048 x 4096 chip by its mean, standard deviation, maximum and minimum (a
+    512 x 1024 map of four channels): it reads every pixel, and point
+    sources 2-3 pixels wide survive it. Six stride-2 stages of 3 x 3
+    convolutions follow (256 x 512 down to 8 x 16), each two convolutions
+    deep, so the last layer sees about 1,000 pixels of the map (4,000 of the
+    chip) across: galaxies, nebulae and clusters fill much of a chip, and
+    their morphology (arms and bulges, filaments, crowded stars) spans
+    hundreds of pixels. The decision draws on the whole chip through global
+    average and max pooling.
+
+    The module has two parts: ``stem`` (the fixed first layer, no
+    parameters) and ``body`` (everything learned), ``forward(x) =
+    body(stem(x))``.
 
     Parameters
     ----------
     num_classes : int, optional
     in_channels : int, optional
     width : int, optional
-        Half the stem's channels; later stages grow from it.
+        Channels of the first stage; later stages grow from it.
+    patch : int, optional
+        Block side of the first layer.
     """
 
-    def __init__(self, num_classes: int = 2, in_channels: int = 1, width: int = 8):
+    def __init__(self, num_classes: int = 2, in_channels: int = 1, width: int = 16, patch: int = 4):
         super().__init__()
-        widths = [2 * width, 2 * width, 3 * width, 4 * width, 6 * width, 8 * width, 12 * width]
-        depths = [1, 1, 2, 2, 2, 2]
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 4, stride=4, bias=False),
-                                  nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
-        self.stages = nn.Sequential(*[_stage(widths[i], widths[i + 1], depths[i]) for i in range(len(depths))])
-        self.dropout = nn.Dropout(0.2)
-        self.fc = nn.Linear(2 * widths[-1], num_classes)
+        widths = [width, 2 * width, 3 * width, 4 * width, 6 * width, 8 * width]
+        self.stem = PatchStatistics(patch)
+        self.body = _Body(in_channels * PatchStatistics.channels, widths, [2] * len(widths), num_classes)
         init_weights(self, linear_std=None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stages(self.stem(x))
-        pooled = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
-        return self.fc(self.dropout(pooled))
+        return self.body(self.stem(x))
 
 
 @register_model("celestialnet-lite", input_sizes={"LCID": LCID_INPUT}, paper_name="CelestialNet-Lite",
                 description="compact full-resolution network (not in the paper)")
-def celestialnet_lite(*, num_classes: int = 2, in_channels: int = 1, width: int = 8) -> CelestialNetLite:
+def celestialnet_lite(*, num_classes: int = 2, in_channels: int = 1, width: int = 16,
+                      patch: int = 4) -> CelestialNetLite:
     """CelestialNet-Lite, a compact full-resolution architecture of this package (not in the paper).
 
     Returns
     -------
     model : `CelestialNetLite`
     """
-    return CelestialNetLite(num_classes=num_classes, in_channels=in_channels, width=width)
+    return CelestialNetLite(num_classes=num_classes, in_channels=in_channels, width=width, patch=patch)

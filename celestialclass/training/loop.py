@@ -42,13 +42,38 @@ def _batches(n, batch_size, seed, epoch, rank, world):
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def _flip(x, seed, epoch, index):
-    """Chip ``x`` (C, rows, cols) flipped along rows and/or columns, as drawn for (seed, epoch, index)."""
+def _augment(x, seed, epoch, index, crop=None):
+    """Chip ``x`` (C, rows, cols) flipped along rows and/or columns, and cut to a random crop, as drawn
+    for (seed, epoch, index).
+
+    ``crop`` is the fraction of each side kept (None keeps the whole chip).
+    """
     import torch
 
     generator = torch.Generator().manual_seed(int(seed) * 1000003 + epoch * 7919 + int(index) + 1)
     dims = [d for d, draw in zip((-2, -1), torch.randint(0, 2, (2,), generator=generator).tolist()) if draw]
-    return torch.flip(x, dims) if dims else x
+    x = torch.flip(x, dims) if dims else x
+    if crop is not None:
+        rows, cols = x.shape[-2:]
+        height, width = max(1, round(rows * crop)), max(1, round(cols * crop))
+        top = int(torch.randint(0, rows - height + 1, (1,), generator=generator))
+        left = int(torch.randint(0, cols - width + 1, (1,), generator=generator))
+        x = x[..., top:top + height, left:left + width]
+    return x
+
+
+def _fixed_stem(net):
+    """The model's fixed, parameter-free first layer, if it has one (``net.stem``, learned part ``net.body``).
+
+    Training computes it once per chip (in the dataset, cached with the chip)
+    and learns ``net.body`` on its output: the same model, a fraction of the
+    work per step. Flips act on its output, which `PatchStatistics` allows
+    (its blocks tile the chip, so a flipped chip gives the flipped map).
+    """
+    from ..models import PatchStatistics
+
+    stem = getattr(net, "stem", None)
+    return stem if isinstance(stem, PatchStatistics) and hasattr(net, "body") else None
 
 
 def _lr(recipe, step, total):
@@ -165,7 +190,9 @@ def _train(model, manifest, data_dir, out_dir, *, recipe, seed, device, epochs, 
         torch.use_deterministic_algorithms(True, warn_only=True)
     net = get_model(info.name)
     _check_geometry(net, preprocess, info.name)
-    dataset = ChipDataset(table, data_dir, preprocess, on_error=on_error, cache=recipe.cache)
+    stem = _fixed_stem(net)
+    learned = net.body if stem is not None else net
+    dataset = ChipDataset(table, data_dir, preprocess, on_error=on_error, cache=recipe.cache, transform=stem)
     if len(dataset) == 0:
         raise CelestialClassError("no chips to train on", path=data_dir)
     config = {"model": info.name, "recipe": recipe.to_dict(), "seed": int(seed), "preprocess": preprocess.to_dict(),
@@ -212,10 +239,10 @@ def _train(model, manifest, data_dir, out_dir, *, recipe, seed, device, epochs, 
     elif ctx.is_main:
         _restore_log(log_path, -1)
 
-    model_for_step = net
+    model_for_step = learned
     if ctx.enabled:
         model_for_step = torch.nn.parallel.DistributedDataParallel(
-            net, device_ids=[ctx.local_rank] if ctx.device.startswith("cuda") else None)
+            learned, device_ids=[ctx.local_rank] if ctx.device.startswith("cuda") else None)
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def checkpoint():
@@ -226,7 +253,7 @@ def _train(model, manifest, data_dir, out_dir, *, recipe, seed, device, epochs, 
     def micro_batches(plan, epoch):
         """(x, y) of each micro-batch in ``plan``, in order; read by workers when num_workers > 0."""
         def augment(chip, index):
-            return _flip(chip, seed, epoch, index) if recipe.augment else chip
+            return _augment(chip, seed, epoch, index, recipe.crop) if recipe.augment else chip
 
         if num_workers > 0:
             batches = iter(torch.utils.data.DataLoader(dataset, batch_sampler=plan, num_workers=num_workers))

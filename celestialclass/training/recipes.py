@@ -33,8 +33,16 @@ class Recipe:
     augment : bool
         Flip each training chip along its rows and/or columns at random (the
         draw depends on the seed, epoch and chip only, so runs stay
-        reproducible and resumable). Flips keep columns as columns, so
-        detector features (bleeding, readout direction) stay realistic.
+        reproducible and resumable), and cut it to a random crop when
+        ``crop`` is set. Flips keep columns as columns, so detector features
+        (bleeding, readout direction) stay realistic.
+    crop : float, optional
+        With ``augment``, the fraction of each side of the model's input
+        (the chip, or the map of a fixed first layer) that a random crop
+        keeps: the model sees another part of each chip every epoch, as
+        another pointing would show. Models whose pooling adapts to the
+        input size (all of this package's) train on crops and classify
+        whole chips.
     cache : bool
         Keep preprocessed chips in memory (as float16) after their first
         epoch: 16 MiB per full-resolution chip, so about 13 GB for the
@@ -53,6 +61,7 @@ class Recipe:
     amp: bool = True
     data: str = "LCID"
     augment: bool = False
+    crop: float | None = None
     cache: bool = False
 
     def preprocess(self) -> Preprocess:
@@ -96,6 +105,6 @@ def get_recipe(recipe, **overrides) -> Recipe:
     out = replace(base, **overrides)
     if out.optimizer not in ("sgd", "adamw") or out.schedule not in ("constant", "cosine") \
             or out.data not in ("LCID", "LCID-Resize") or out.batch_size < 1 or out.epochs < 1 \
-            or out.accumulation < 1 or not out.lr > 0:
+            or out.accumulation < 1 or not out.lr > 0 or (out.crop is not None and not 0 < out.crop <= 1):
         raise CelestialClassError(f"invalid recipe {out}")
     return out

@@ -2,6 +2,7 @@
 
 import resource
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -195,6 +196,25 @@ def test_celestialnet_lite_budget():
         base = model(x)
         x[0, 0, 1001, 2003] = 1000.0
         assert not torch.allclose(model(x), base)
+
+
+def test_patch_statistics_summarise_every_block():
+    """Mean, standard deviation, maximum and minimum of each block, as numpy computes them."""
+    from celestialclass.models import PatchStatistics
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 1, 16, 24)).astype(np.float32)
+    got = PatchStatistics(4)(torch.from_numpy(x)).numpy()
+    assert got.shape == (2, 4, 4, 6)
+    blocks = x.reshape(2, 1, 4, 4, 6, 4).transpose(0, 1, 2, 4, 3, 5).reshape(2, 1, 4, 6, 16)
+    for channel, statistic in enumerate((np.mean, np.std, np.max, np.min)):
+        assert np.allclose(got[:, channel], statistic(blocks, axis=-1)[:, 0], atol=1e-6)
+    # Blocks tile the image: flipping the image flips the map (to rounding: sums run in another
+    # order), so training may flip the map instead.
+    for dims in ([-1], [-2], [-2, -1]):
+        flipped = PatchStatistics(4)(torch.from_numpy(x).flip(dims))
+        assert torch.allclose(flipped, torch.from_numpy(got).flip(dims), atol=1e-6)
+        assert not torch.allclose(flipped, torch.from_numpy(got), atol=1e-2)
 
 
 @pytest.mark.parametrize(("name", "shape"), [("celestialnet-lite", (1, 1, 2048, 4096)), ("vgg16-bn", (1, 1, 224, 448))])

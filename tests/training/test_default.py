@@ -14,7 +14,7 @@ from celestialclass.simulate.render import ChipGrid
 from celestialclass.simulate.scenes import chip_coverage, make_body
 from celestialclass.training import get_recipe, read_card, train
 from celestialclass.training.default import DefaultBuild, build_default_model
-from celestialclass.training.loop import _flip
+from celestialclass.training.loop import _augment
 from celestialclass.cli import main
 from celestialclass.weights import build_model, resolve_weights
 
@@ -29,8 +29,8 @@ def test_default_recipes_share_a_budget():
 
 def test_flips_are_reproducible_and_keep_columns_as_columns():
     x = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(1, 6, 5)
-    draws = [_flip(x, 7, epoch, index) for epoch in range(4) for index in range(8)]
-    assert all(torch.equal(a, b) for a, b in zip(draws, [_flip(x, 7, e, i) for e in range(4) for i in range(8)]))
+    draws = [_augment(x, 7, epoch, index) for epoch in range(4) for index in range(8)]
+    assert all(torch.equal(a, b) for a, b in zip(draws, [_augment(x, 7, e, i) for e in range(4) for i in range(8)]))
     kinds = set()
     for flipped in draws:
         assert sorted(flipped.flatten().tolist()) == sorted(x.flatten().tolist())
@@ -42,6 +42,21 @@ def test_flips_are_reproducible_and_keep_columns_as_columns():
     assert len(kinds) == 4  # all four flips occur
 
 
+def test_random_crops_are_reproducible_and_cut_from_the_flipped_chip():
+    x = torch.arange(40 * 60, dtype=torch.float32).reshape(1, 40, 60)
+    crops = [_augment(x, 3, epoch, index, crop=0.75) for epoch in range(3) for index in range(6)]
+    assert all(c.shape == (1, 30, 45) for c in crops)
+    assert all(torch.equal(a, _augment(x, 3, e, i, crop=0.75)) for a, (e, i) in
+               zip(crops, [(e, i) for e in range(3) for i in range(6)]))
+    assert len({tuple(c[0, 0, :2].tolist()) for c in crops}) > 6  # crops move about
+    for epoch, index in [(0, 0), (1, 4), (2, 5)]:
+        flipped = _augment(x, 3, epoch, index)  # the same flips are drawn with and without cropping
+        crop = _augment(x, 3, epoch, index, crop=0.75)
+        found = [(r, c) for r in range(11) for c in range(16) if torch.equal(flipped[:, r:r + 30, c:c + 45], crop)]
+        assert len(found) == 1
+    assert torch.equal(_augment(x, 3, 0, 0, crop=1.0), _augment(x, 3, 0, 0))
+
+
 def test_cached_dataset_reads_each_chip_once(mock_lcid, monkeypatch):
     table = load_manifest(mock_lcid / "manifest.csv")[:2]
     dataset = ChipDataset(table, mock_lcid, Preprocess(resize=(224, 448)), cache=True)
@@ -51,6 +66,27 @@ def test_cached_dataset_reads_each_chip_once(mock_lcid, monkeypatch):
     assert label == dataset.labels[1] and again.dtype == first.dtype == torch.float32
     # kept as float16: within its precision of the first read, and not the same values exactly
     assert torch.allclose(again, first, rtol=1e-3, atol=1e-4) and not torch.equal(again, first)
+
+
+def test_cached_dataset_keeps_the_fixed_first_layer_output(mock_lcid, monkeypatch):
+    """Training CelestialNet-Lite caches its first layer's small map, once per chip, not the chip."""
+    from celestialclass.models import PatchStatistics, get_model
+    from celestialclass.training.loop import _fixed_stem
+
+    net = get_model("celestialnet-lite")
+    assert isinstance(_fixed_stem(net), PatchStatistics) and _fixed_stem(get_model("resnet18")) is None
+    table = load_manifest(mock_lcid / "manifest.csv")[:1]
+    dataset = ChipDataset(table, mock_lcid, Preprocess(), cache=True, transform=_fixed_stem(net))
+    chip = Preprocess().tensor(dataset.read(0))
+    first, _ = dataset[0]
+    assert first.shape == (4, 512, 1024)
+    assert torch.allclose(first, PatchStatistics(4)(chip[None])[0], rtol=1e-3, atol=1e-3)
+    monkeypatch.setattr(dataset, "read", lambda index: pytest.fail("read again"))
+    assert torch.equal(dataset[0][0], first)
+    # body(stem(chip)) is the whole model
+    net.eval()
+    with torch.no_grad():
+        assert torch.allclose(net.body(PatchStatistics(4)(chip[None])), net(chip[None]))
 
 
 def test_chip_coverage():
