@@ -8,7 +8,7 @@ from torch import nn
 from ._init import init_weights
 from .registry import LCID_INPUT, register_model
 
-__all__ = ["CelestialNetLite", "PatchStatistics", "celestialnet_lite"]
+__all__ = ["CelestialNetLite", "PatchStatistics", "Standardize", "celestialnet_lite"]
 
 
 class PatchStatistics(nn.Module):
@@ -52,11 +52,18 @@ class PatchStatistics(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p = self.patch
         n, c, rows, cols = x.shape
-        blocks = x.reshape(n, c, rows // p, p, cols // p, p)
-        mean = blocks.mean(dim=(3, 5))
-        std = blocks.std(dim=(3, 5), correction=0)
-        top = blocks.amax(dim=(3, 5))
-        bottom = blocks.amin(dim=(3, 5))
+        if rows % p or cols % p:
+            from ..exceptions import ShapeError
+
+            raise ShapeError(f"PatchStatistics({p}) needs sides divisible by {p}, got {rows} x {cols}")
+        # Two passes, each a reduction over a run of rows of contiguous memory: first the p rows of
+        # each block row (the one pass over the whole chip), then the p columns of each block.
+        strip = x.reshape(n, c, rows // p, p, cols)
+        sums = torch.stack([strip.sum(3), strip.square().sum(3), strip.amax(3), strip.amin(3)], dim=1)
+        blocks = sums.reshape(n, 4, c, rows // p, cols // p, p)
+        total, top, bottom = blocks[:, :2].sum(-1) / (p * p), blocks[:, 2].amax(-1), blocks[:, 3].amin(-1)
+        mean, square = total[:, 0], total[:, 1]
+        std = (square - mean * mean).clamp_min_(0).sqrt_()
         return torch.cat([mean, std, top, bottom], dim=1)
 
     def extra_repr(self) -> str:
@@ -77,12 +84,26 @@ def _stage(cin: int, cout: int, depth: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class Standardize(nn.Module):
+    """Each input map, per channel, brought to zero mean and unit standard deviation (no parameters).
+
+    Chips differ in depth, filter and sky by orders of magnitude; standardising
+    each one's map lets the network learn shapes and textures rather than
+    brightness. It depends only on the map itself, so it behaves the same in
+    training and at inference, for any batch size.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        std, mean = torch.std_mean(x, dim=(2, 3), keepdim=True)
+        return (x - mean) / (std + 1e-3)
+
+
 class _Body(nn.Module):
     """Everything of CelestialNet-Lite after its fixed first layer (what training learns)."""
 
     def __init__(self, in_channels: int, widths: list, depths: list, num_classes: int):
         super().__init__()
-        self.norm = nn.BatchNorm2d(in_channels)
+        self.norm = Standardize()
         self.stages = nn.Sequential(*[_stage(c, w, d) for c, w, d in zip([in_channels] + widths, widths, depths)])
         self.dropout = nn.Dropout(0.2)
         self.fc = nn.Linear(2 * widths[-1], num_classes)
@@ -96,20 +117,21 @@ class _Body(nn.Module):
 class CelestialNetLite(nn.Module):
     """A compact classifier of whole trimmed chips.
 
-    The first layer, `PatchStatistics`, summarises every 4 x 4 block of the
+    The first layer, `PatchStatistics`, summarises every 16 x 16 block of the
     2048 x 4096 chip by its mean, standard deviation, maximum and minimum (a
-    512 x 1024 map of four channels): it reads every pixel, and point
-    sources 2-3 pixels wide survive it. Six stride-2 stages of 3 x 3
-    convolutions follow (256 x 512 down to 8 x 16), each two convolutions
-    deep, so the last layer sees about 1,000 pixels of the map (4,000 of the
-    chip) across: galaxies, nebulae and clusters fill much of a chip, and
-    their morphology (arms and bulges, filaments, crowded stars) spans
-    hundreds of pixels. The decision draws on the whole chip through global
-    average and max pooling.
+    128 x 256 map of four channels): it reads every pixel, and point sources
+    2-3 pixels wide survive it in the maximum and the standard deviation.
+    Each map is standardised (`Standardize`), then six stride-2 stages of
+    two 3 x 3 convolutions each follow (64 x 128 down to 2 x 4), so the last
+    layer sees the whole map: galaxies, nebulae and clusters fill much of a
+    chip, and their morphology (arms and bulges, clouds and filaments,
+    crowded stars) spans hundreds of pixels. The decision draws on the whole
+    chip through global average and max pooling.
 
     The module has two parts: ``stem`` (the fixed first layer, no
     parameters) and ``body`` (everything learned), ``forward(x) =
-    body(stem(x))``.
+    body(stem(x))``; training computes the stem once per chip
+    (`celestialclass.training.train`).
 
     Parameters
     ----------
@@ -121,7 +143,7 @@ class CelestialNetLite(nn.Module):
         Block side of the first layer.
     """
 
-    def __init__(self, num_classes: int = 2, in_channels: int = 1, width: int = 16, patch: int = 4):
+    def __init__(self, num_classes: int = 2, in_channels: int = 1, width: int = 16, patch: int = 16):
         super().__init__()
         widths = [width, 2 * width, 3 * width, 4 * width, 6 * width, 8 * width]
         self.stem = PatchStatistics(patch)
@@ -135,7 +157,7 @@ class CelestialNetLite(nn.Module):
 @register_model("celestialnet-lite", input_sizes={"LCID": LCID_INPUT}, paper_name="CelestialNet-Lite",
                 description="compact full-resolution network (not in the paper)")
 def celestialnet_lite(*, num_classes: int = 2, in_channels: int = 1, width: int = 16,
-                      patch: int = 4) -> CelestialNetLite:
+                      patch: int = 16) -> CelestialNetLite:
     """CelestialNet-Lite, a compact full-resolution architecture of this package (not in the paper).
 
     Returns

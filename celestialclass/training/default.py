@@ -63,7 +63,7 @@ class DefaultBuild:
     """
 
     seed: int = 7
-    bodies: int = 300
+    bodies: int = 500
     exposures_per_body: int = 2
     blurry_fraction: float = 0.1
     blurry_bodies: int = 100

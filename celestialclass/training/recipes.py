@@ -82,10 +82,10 @@ RECIPES = {
                    schedule="cosine"),
     "fast-resize": Recipe("fast-resize", optimizer="adamw", lr=1e-3, weight_decay=1e-4, batch_size=8, epochs=8,
                           schedule="cosine", data="LCID-Resize"),
-    "default": Recipe("default", optimizer="adamw", lr=2e-3, weight_decay=1e-4, batch_size=8, epochs=16,
-                      schedule="cosine", augment=True, cache=True),
-    "default-resize": Recipe("default-resize", optimizer="adamw", lr=2e-3, weight_decay=1e-4, batch_size=8,
-                             epochs=16, schedule="cosine", augment=True, data="LCID-Resize", cache=True),
+    "default": Recipe("default", optimizer="adamw", lr=1e-3, weight_decay=1e-4, batch_size=16, epochs=30,
+                      schedule="cosine", augment=True, crop=0.75, cache=True),
+    "default-resize": Recipe("default-resize", optimizer="adamw", lr=1e-3, weight_decay=1e-4, batch_size=16,
+                             epochs=30, schedule="cosine", augment=True, crop=0.75, data="LCID-Resize", cache=True),
 }
 
 
