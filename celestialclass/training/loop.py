@@ -145,6 +145,14 @@ def train(model, manifest, data_dir, out_dir, *, recipe="paper", seed: int = 0, 
     summary : dict
         ``steps``, ``epochs``, ``weights`` (path), ``sha256``, ``card`` (path),
         ``metrics``.
+
+    Notes
+    -----
+    A model whose ``stem`` is a fixed `~celestialclass.models.PatchStatistics`
+    (CelestialNet-Lite) is trained through its ``body``: the dataset applies
+    the stem once per chip (and caches its small map when the recipe caches),
+    flips and crops act on the map, and the saved weights are the whole
+    model's. Validation runs the whole model on whole chips.
     """
     import torch
 

@@ -44,9 +44,10 @@ class Recipe:
         input size (all of this package's) train on crops and classify
         whole chips.
     cache : bool
-        Keep preprocessed chips in memory (as float16) after their first
-        epoch: 16 MiB per full-resolution chip, so about 13 GB for the
-        default model's 800 training chips.
+        Keep each chip's input in memory (as float16) after its first
+        epoch: 16 MiB per full-resolution chip, 256 KiB for CelestialNet-Lite
+        (whose fixed first layer is cached, see `~celestialclass.training.train`),
+        98 KiB for an LCID-Resize image.
     """
 
     name: str
