@@ -373,7 +373,8 @@ def _build_parser() -> argparse.ArgumentParser:
                                               "compare, evaluate)",
                         description="Simulate a mock LCID and a blurry set, split by body, train the default "
                                     "model (recipe 'default') and ResNet18 on LCID-Resize with the same budget, "
-                                    "evaluate both, and write OUT_DIR/bundle/default.safetensors and default.json. "
+                                    "calibrate both on the validation bodies, evaluate both, and write "
+                                    "OUT_DIR/bundle/default.safetensors and default.json. "
                                     "Resumable: run it again to continue. About 70 min on 2 CPU cores.")
     dm.add_argument("out_dir", metavar="OUT_DIR")
     dm.add_argument("--seed", type=int, help="seed of data, split and training (default: the bundled model's)")

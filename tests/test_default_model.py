@@ -39,6 +39,9 @@ def test_card_is_honest():
             assert sum(map(sum, m["confusion"])) == m["n"]
             assert m["accuracy"] == pytest.approx(np.trace(m["confusion"]) / m["n"])
     assert card["baseline"]["architecture"] == "resnet18" and card["baseline"]["input_size"] == [1, 224, 448]
+    # Both models' thresholds were calibrated on the validation bodies, not on the test bodies.
+    for calibration in (card["calibration"], card["baseline"]["calibration"]):
+        assert 0 < calibration["threshold"] < 1 and "validation.csv" in calibration["measured_on"]
 
 
 @pytest.fixture(scope="module")

@@ -117,12 +117,12 @@ class _Body(nn.Module):
 class CelestialNetLite(nn.Module):
     """A compact classifier of whole trimmed chips.
 
-    The first layer, `PatchStatistics`, summarises every 16 x 16 block of the
+    The first layer, `PatchStatistics`, summarises every 8 x 8 block of the
     2048 x 4096 chip by its mean, standard deviation, maximum and minimum (a
-    128 x 256 map of four channels): it reads every pixel, and point sources
+    256 x 512 map of four channels): it reads every pixel, and point sources
     2-3 pixels wide survive it in the maximum and the standard deviation.
     Each map is standardised (`Standardize`), then six stride-2 stages of
-    two 3 x 3 convolutions each follow (64 x 128 down to 2 x 4), so the last
+    two 3 x 3 convolutions each follow (128 x 256 down to 4 x 8), so the last
     layer sees the whole map: galaxies, nebulae and clusters fill much of a
     chip, and their morphology (arms and bulges, clouds and filaments,
     crowded stars) spans hundreds of pixels. The decision draws on the whole
@@ -143,7 +143,7 @@ class CelestialNetLite(nn.Module):
         Block side of the first layer.
     """
 
-    def __init__(self, num_classes: int = 2, in_channels: int = 1, width: int = 16, patch: int = 16):
+    def __init__(self, num_classes: int = 2, in_channels: int = 1, width: int = 16, patch: int = 8):
         super().__init__()
         widths = [width, 2 * width, 3 * width, 4 * width, 6 * width, 8 * width]
         self.stem = PatchStatistics(patch)
@@ -157,7 +157,7 @@ class CelestialNetLite(nn.Module):
 @register_model("celestialnet-lite", input_sizes={"LCID": LCID_INPUT}, paper_name="CelestialNet-Lite",
                 description="compact full-resolution network (not in the paper)")
 def celestialnet_lite(*, num_classes: int = 2, in_channels: int = 1, width: int = 16,
-                      patch: int = 16) -> CelestialNetLite:
+                      patch: int = 8) -> CelestialNetLite:
     """CelestialNet-Lite, a compact full-resolution architecture of this package (not in the paper).
 
     Returns

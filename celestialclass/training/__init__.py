@@ -1,7 +1,8 @@
 """Training: recipes, a resumable deterministic loop, checkpoints, DDP, model cards."""
 
+from .calibrate import calibrate
 from .card import read_card, write_card
 from .loop import train
 from .recipes import RECIPES, Recipe, get_recipe
 
-__all__ = ["train", "Recipe", "RECIPES", "get_recipe", "read_card", "write_card"]
+__all__ = ["train", "calibrate", "Recipe", "RECIPES", "get_recipe", "read_card", "write_card"]

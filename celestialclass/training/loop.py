@@ -67,8 +67,8 @@ def _fixed_stem(net):
 
     Training computes it once per chip (in the dataset, cached with the chip)
     and learns ``net.body`` on its output: the same model, a fraction of the
-    work per step. Flips act on its output, which `PatchStatistics` allows
-    (its blocks tile the chip, so a flipped chip gives the flipped map).
+    work per step. Flips and crops act on its output, which `PatchStatistics`
+    allows (its blocks tile the chip, so a flipped chip gives the flipped map).
     """
     from ..models import PatchStatistics
 

@@ -45,7 +45,7 @@ class Recipe:
         whole chips.
     cache : bool
         Keep each chip's input in memory (as float16) after its first
-        epoch: 16 MiB per full-resolution chip, 256 KiB for CelestialNet-Lite
+        epoch: 16 MiB per full-resolution chip, 1 MiB for CelestialNet-Lite
         (whose fixed first layer is cached, see `~celestialclass.training.train`),
         98 KiB for an LCID-Resize image.
     """

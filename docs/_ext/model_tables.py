@@ -102,6 +102,10 @@ def _default_card(out):
                    f"{recipe['epochs']} epochs, {recipe['schedule']} schedule, flips {recipe['augment']}; seed "
                    f"{training['seed']}; {training['steps']} steps"),
         ("command", f"``{training['command']}``"),
+        ("calibration", (f"decision threshold {card['calibration']['threshold']:.2f} on the NSC probability, "
+                         f"chosen on {card['calibration']['measured_on']} (validation bodies) and folded into "
+                         "the last layer's bias; the baseline is calibrated the same way (threshold "
+                         f"{card['baseline']['calibration']['threshold']:.2f})") if "calibration" in card else "none"),
         ("left out", f"chips that do not show their object (less than {build['min_coverage']:.0%} of their "
                      f"area within its visible radius, or its S/N below {build['min_visibility']:g} over 1 % of "
                      "the chip): "

@@ -79,14 +79,14 @@ def test_cached_dataset_keeps_the_fixed_first_layer_output(mock_lcid, monkeypatc
     dataset = ChipDataset(table, mock_lcid, Preprocess(), cache=True, transform=_fixed_stem(net))
     chip = Preprocess().tensor(dataset.read(0))
     first, _ = dataset[0]
-    assert first.shape == (4, 128, 256)
-    assert torch.allclose(first, PatchStatistics(16)(chip[None])[0], rtol=1e-3, atol=1e-3)
+    assert first.shape == (4, 256, 512)
+    assert torch.allclose(first, PatchStatistics(8)(chip[None])[0], rtol=1e-3, atol=1e-3)
     monkeypatch.setattr(dataset, "read", lambda index: pytest.fail("read again"))
     assert torch.allclose(dataset[0][0], first, rtol=1e-3, atol=1e-3)  # from the float16 cache
     # body(stem(chip)) is the whole model
     net.eval()
     with torch.no_grad():
-        assert torch.allclose(net.body(PatchStatistics(16)(chip[None])), net(chip[None]))
+        assert torch.allclose(net.body(PatchStatistics(8)(chip[None])), net(chip[None]))
 
 
 def test_chip_coverage():
