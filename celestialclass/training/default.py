@@ -40,9 +40,9 @@ class DefaultBuild:
         Seeds the simulated data (the blurry set uses ``seed + 1``), the split
         and the training runs.
     bodies, exposures_per_body : int
-        Size of the mock LCID (two chips per exposure). Many bodies seen once
-        each teach more than few bodies seen often: held-out accuracy depends
-        on how many different objects the model has seen.
+        Size of the mock LCID (two chips per exposure). The default spends
+        the simulation time on many bodies seen once rather than few bodies
+        seen often: the model must recognise objects it has not seen.
     blurry_fraction : float
         Fraction of the mock LCID's exposures drawn blurry (short, UV or
         narrow-band, degraded PSF): LCID itself holds such chips (the paper,
