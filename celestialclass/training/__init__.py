@@ -1,6 +1,6 @@
 """Training: recipes, a resumable deterministic loop, checkpoints, DDP, model cards."""
 
-from .calibrate import calibrate
+from .calibration import calibrate
 from .card import read_card, write_card
 from .loop import train
 from .recipes import RECIPES, Recipe, get_recipe

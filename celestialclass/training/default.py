@@ -132,7 +132,7 @@ def _train_stage(name, out, manifest, data_dir, *, recipe, seed, epochs, validat
 
 
 def _calibrate_stage(weights, manifest, data_dir, out, show_progress):
-    from .calibrate import calibrate
+    from .calibration import calibrate
     from .card import read_card
 
     card_path = out / "model_card.json"

@@ -7,7 +7,7 @@ import torch
 from celestialclass.datasets import ChipDataset, load_manifest
 from celestialclass.evaluation.runner import predict
 from celestialclass.training import calibrate
-from celestialclass.training.calibrate import best_threshold
+from celestialclass.training.calibration import best_threshold
 from celestialclass.weights import file_sha256, load_trained, load_weights
 
 

@@ -45,7 +45,7 @@ def best_threshold(true, prob_nsc) -> float:
 
     Examples
     --------
-    >>> from celestialclass.training.calibrate import best_threshold
+    >>> from celestialclass.training.calibration import best_threshold
     >>> best_threshold([0, 0, 1, 1], [0.1, 0.2, 0.35, 0.9])  # all right from 0.20 to 0.34
     0.27
     """
