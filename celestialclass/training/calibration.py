@@ -1,12 +1,12 @@
 """Calibrate a trained model's decision threshold on held-out chips.
 
 A network trained with cross-entropy calls a chip NSC when its NSC probability
-passes 0.5, but where the errors of the two classes balance best depends on the
-data: the default model, trained on balanced classes, still takes more nebulae
-for galaxies than galaxies for nebulae. `calibrate` measures, on chips of
-bodies that training never saw (the validation split), the threshold at which
-accuracy is highest, and folds it into the last layer's bias, so the
-calibrated weights are an ordinary model whose 0.5 is that threshold.
+passes 0.5. `calibrate` measures, on chips of bodies that training never saw
+(the validation split), the threshold at which accuracy is highest, and folds
+it into the last layer's bias, so the calibrated weights are an ordinary model
+whose 0.5 is that threshold. It helps a model whose probabilities are biased
+towards one class; with a few hundred chips the chosen threshold is noisy, and
+for the default model's build it did not help (see :ref:`default-model`).
 """
 
 from __future__ import annotations
@@ -58,13 +58,13 @@ def best_threshold(true, prob_nsc) -> float:
     return float(best[(len(best) - 1) // 2])
 
 
-def _last_linear(model):
+def _last_linear(model, weights):
     from torch import nn
 
     layers = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not layers or layers[-1].out_features != 2 or layers[-1].bias is None:
-        raise CelestialClassError(f"{getattr(model, 'name', type(model).__name__)}: no final two-class linear "
-                                  "layer with a bias to calibrate")
+        raise CelestialClassError(f"{type(model).__name__} has no final two-class linear layer with a bias to "
+                                  "calibrate", path=weights)
     return layers[-1]
 
 
@@ -97,9 +97,13 @@ def calibrate(weights, manifest, data_dir, out_dir, *, show_progress: bool | Non
 
     from ..datasets import ChipDataset
     from ..evaluation.runner import predict
+    from ..utils.files import atomic_path
     from ..weights import load_trained, save_weights
     from .card import write_card
 
+    if len(manifest) == 0:
+        raise CelestialClassError("no chips to calibrate on: the manifest is empty",
+                                  path=manifest.meta.get("source", "manifest"))
     model, preprocess, card = load_trained(weights)
     dataset = ChipDataset(manifest, data_dir, preprocess)
     predictions = predict(model, preprocess, dataset, show_progress=show_progress)
@@ -107,7 +111,7 @@ def calibrate(weights, manifest, data_dir, out_dir, *, show_progress: bool | Non
     threshold = best_threshold(true, prob)
     offset = -math.log(threshold / (1 - threshold))
     with torch.no_grad():
-        _last_linear(model).bias[1] += offset
+        _last_linear(model, weights).bias[1] += offset
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sha256 = save_weights(model.state_dict(), out / "model.safetensors",
@@ -115,15 +119,16 @@ def calibrate(weights, manifest, data_dir, out_dir, *, show_progress: bool | Non
     source = pathlib.Path(str(weights))
     log = (source if source.is_dir() else source.parent) / "log.csv"
     if log.exists():
-        shutil.copyfile(log, out / "log.csv")
+        with atomic_path(out / "log.csv") as tmp:
+            shutil.copyfile(log, tmp)
     card = json.loads(json.dumps(card))  # a copy
     card["weights"] = {"file": "model.safetensors", "sha256": sha256}
     card["calibration"] = {
         "threshold": threshold, "logit_offset": offset,
         "measured_on": f"{pathlib.Path(str(manifest.meta.get('source', 'manifest'))).name}: {len(dataset)} chips "
                        f"of {len(set(dataset.manifest['ID']))} bodies",
-        "accuracy_before": float(((prob > 0.5) == (true == 1)).mean()) if len(true) else None,
-        "accuracy_after": float(((prob > threshold) == (true == 1)).mean()) if len(true) else None,
+        "accuracy_before": float(((prob > 0.5) == (true == 1)).mean()),
+        "accuracy_after": float(((prob > threshold) == (true == 1)).mean()),
     }
     write_card(out / "model_card.json", card)
     return card

@@ -99,7 +99,8 @@ def _default_card(out):
                       f"{sim['seed']}, {sim['bodies']} bodies x {sim['exposures_per_body']} exposures; blurry "
                       f"set seed {sim['blurry_seed']}, {sim['blurry_bodies']} bodies"),
         ("recipe", f"``{recipe['name']}``: {recipe['optimizer']}, lr {recipe['lr']}, batch {recipe['batch_size']}, "
-                   f"{recipe['epochs']} epochs, {recipe['schedule']} schedule, flips {recipe['augment']}; seed "
+                   f"{recipe['epochs']} epochs, {recipe['schedule']} schedule, flips {recipe['augment']}, "
+                   f"crops {recipe.get('crop', 1.0):g} of each side; seed "
                    f"{training['seed']}; {training['steps']} steps"),
         ("command", f"``{training['command']}``"),
         ("calibration", (f"decision threshold {card['calibration']['threshold']:.2f} on the NSC probability, "

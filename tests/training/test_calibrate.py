@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from celestialclass import CelestialClassError
 from celestialclass.datasets import ChipDataset, load_manifest
 from celestialclass.evaluation.runner import predict
 from celestialclass.training import calibrate
@@ -45,3 +46,10 @@ def test_calibrated_weights_apply_the_threshold_at_one_half(trained_resnet, mock
     p1 = np.asarray(predict(calibrated, preprocess, dataset)["prob_nsc"])
     assert np.array_equal(p1 > 0.5, p0 > record["threshold"])
     assert load_trained(tmp_path)[2]["calibration"] == record
+
+
+def test_calibrate_refuses_an_empty_manifest(trained_resnet, mock_lcid, tmp_path):
+    table = load_manifest(mock_lcid / "manifest.csv")[:0]
+    with pytest.raises(CelestialClassError, match="no chips to calibrate on"):
+        calibrate(trained_resnet, table, mock_lcid, tmp_path)
+    assert not (tmp_path / "model.safetensors").exists()
