@@ -372,8 +372,8 @@ def _build_parser() -> argparse.ArgumentParser:
     dm = sub.add_parser("default-model", help="build the bundled default model from nothing (simulate, train, "
                                               "compare, evaluate)",
                         description="Simulate a mock LCID and a blurry set, split by body, train the default "
-                                    "model (recipe 'default') and ResNet18 on LCID-Resize with the same budget, "
-                                    "calibrate both on the validation bodies, evaluate both, and write "
+                                    "model (recipe 'default') and ResNet18 on LCID-Resize with the same recipe, "
+                                    "evaluate both, and write "
                                     "OUT_DIR/bundle/default.safetensors and default.json. "
                                     "Resumable: run it again to continue. About 65 min on 2 CPU cores.")
     dm.add_argument("out_dir", metavar="OUT_DIR")

@@ -20,7 +20,7 @@ from .hr_celestialnet import HRCelestialNet, hr_celestialnet
 from .alexnet import AlexNet, alexnet
 from .vgg import VGG, vgg16_bn
 from .resnet import ResNet, resnet18
-from .compact import CelestialNetLite, PatchStatistics, Standardize, celestialnet_lite
+from .compact import CelestialNetLite, PatchStatistics, Standardize, celestialnet_lite, celestialnet_lite_x2
 from .inference import optimize_for_inference
 
 __all__ = [
@@ -28,5 +28,5 @@ __all__ = [
     "UnknownModelError", "summary", "ModelSummary", "CLASS_NAMES", "LCID_INPUT",
     "LCID_RESIZE_INPUT", "hr_celestialnet", "HRCelestialNet", "alexnet", "AlexNet",
     "vgg16_bn", "VGG", "resnet18", "ResNet", "optimize_for_inference",
-    "celestialnet_lite", "CelestialNetLite", "PatchStatistics", "Standardize",
+    "celestialnet_lite", "celestialnet_lite_x2", "CelestialNetLite", "PatchStatistics", "Standardize",
 ]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from ._init import init_weights
 from .registry import LCID_INPUT, register_model
 
-__all__ = ["CelestialNetLite", "PatchStatistics", "Standardize", "celestialnet_lite"]
+__all__ = ["CelestialNetLite", "PatchStatistics", "Standardize", "celestialnet_lite", "celestialnet_lite_x2"]
 
 
 class PatchStatistics(nn.Module):
@@ -114,6 +116,30 @@ class _Body(nn.Module):
         return self.fc(self.dropout(pooled))
 
 
+class _Members(nn.Module):
+    """Bodies that see the same map, each learned on its own; their mean class probabilities decide.
+
+    ``forward`` returns the logarithm of the members' mean class probabilities,
+    so a softmax of it gives their mean probability (and ``argmax`` the
+    committee's class). ``member_logits`` gives each member's own logits;
+    training applies the loss to each member separately (see
+    `celestialclass.training.train`), so the members differ only by where
+    they started, as in a deep ensemble.
+    """
+
+    def __init__(self, members: list):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def member_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Every member's logits, stacked: shape ``(members, batch, classes)``."""
+        return torch.stack([member(x) for member in self.members])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        log_probabilities = torch.log_softmax(self.member_logits(x), dim=-1)
+        return torch.logsumexp(log_probabilities, dim=0) - math.log(len(self.members))
+
+
 class CelestialNetLite(nn.Module):
     """A compact classifier of whole trimmed chips.
 
@@ -141,13 +167,23 @@ class CelestialNetLite(nn.Module):
         Channels of the first stage; later stages grow from it.
     patch : int, optional
         Block side of the first layer.
+    members : int, optional
+        With more than one, ``body`` holds that many bodies on the one fixed
+        first layer, each started from its own random weights and trained on
+        its own loss; the output is the log of their mean class
+        probabilities (a deep ensemble that costs one read of the chip).
     """
 
-    def __init__(self, num_classes: int = 2, in_channels: int = 1, width: int = 16, patch: int = 8):
+    def __init__(self, num_classes: int = 2, in_channels: int = 1, width: int = 16, patch: int = 8,
+                 members: int = 1):
         super().__init__()
+        if members < 1:
+            raise ValueError(f"members must be at least 1, got {members}")
         widths = [width, 2 * width, 3 * width, 4 * width, 6 * width, 8 * width]
         self.stem = PatchStatistics(patch)
-        self.body = _Body(in_channels * PatchStatistics.channels, widths, [2] * len(widths), num_classes)
+        bodies = [_Body(in_channels * PatchStatistics.channels, widths, [2] * len(widths), num_classes)
+                  for _ in range(members)]
+        self.body = bodies[0] if members == 1 else _Members(bodies)
         init_weights(self, linear_std=None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -165,3 +201,17 @@ def celestialnet_lite(*, num_classes: int = 2, in_channels: int = 1, width: int 
     model : `CelestialNetLite`
     """
     return CelestialNetLite(num_classes=num_classes, in_channels=in_channels, width=width, patch=patch)
+
+
+@register_model("celestialnet-lite-x2", input_sizes={"LCID": LCID_INPUT}, paper_name="CelestialNet-Lite x2",
+                description="two CelestialNet-Lite bodies on one fixed first layer, probabilities averaged "
+                            "(the default model; not in the paper)")
+def celestialnet_lite_x2(*, num_classes: int = 2, in_channels: int = 1, width: int = 16,
+                         patch: int = 8) -> CelestialNetLite:
+    """CelestialNet-Lite with two members (``members=2``): the default model's architecture.
+
+    Returns
+    -------
+    model : `CelestialNetLite`
+    """
+    return CelestialNetLite(num_classes=num_classes, in_channels=in_channels, width=width, patch=patch, members=2)

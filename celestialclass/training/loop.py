@@ -76,6 +76,34 @@ def _fixed_stem(net):
     return stem if isinstance(stem, PatchStatistics) and hasattr(net, "body") else None
 
 
+def _each_member(committee):
+    """A module whose forward gives every member's logits of a committee of bodies (``member_logits``)."""
+    import torch
+
+    class EachMember(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.committee = committee
+
+        def forward(self, x):
+            return self.committee.member_logits(x)
+
+    return EachMember()
+
+
+def _loss(loss_fn, logits, y):
+    """The loss of a batch, and the scores its logged accuracy is taken from.
+
+    ``logits`` of shape ``(members, batch, classes)`` come from a committee
+    (see `_each_member`): each member gets its own loss, and the loss is
+    their mean, so no member's gradient depends on another's output.
+    """
+    if logits.dim() == 3:
+        loss = sum(loss_fn(member.float(), y) for member in logits) / len(logits)
+        return loss, logits.detach().softmax(-1).mean(0)
+    return loss_fn(logits.float(), y), logits
+
+
 def _lr(recipe, step, total):
     if recipe.schedule == "cosine":
         return recipe.lr * 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
@@ -247,10 +275,11 @@ def _train(model, manifest, data_dir, out_dir, *, recipe, seed, device, epochs, 
     elif ctx.is_main:
         _restore_log(log_path, -1)
 
-    model_for_step = learned
+    # A committee (several bodies on one fixed stem) learns each member on its own loss.
+    model_for_step = _each_member(learned) if hasattr(learned, "member_logits") else learned
     if ctx.enabled:
         model_for_step = torch.nn.parallel.DistributedDataParallel(
-            learned, device_ids=[ctx.local_rank] if ctx.device.startswith("cuda") else None)
+            model_for_step, device_ids=[ctx.local_rank] if ctx.device.startswith("cuda") else None)
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def checkpoint():
@@ -301,7 +330,8 @@ def _train(model, manifest, data_dir, out_dir, *, recipe, seed, device, epochs, 
                 x, y = x.to(ctx.device), y.to(ctx.device)
                 with torch.autocast("cuda", enabled=use_amp):
                     logits = model_for_step(x)
-                    loss = loss_fn(logits.float(), y) * (len(indices) / sum(len(b) for b in groups[batch]))
+                    loss, logits = _loss(loss_fn, logits, y)
+                    loss = loss * (len(indices) / sum(len(b) for b in groups[batch]))
                 scaler.scale(loss).backward()
                 losses.append(float(loss.detach()))
                 correct += int((logits.argmax(1) == y).sum())

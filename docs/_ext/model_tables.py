@@ -40,7 +40,7 @@ def _table2(out):
 def _model_layers(out):
     from celestialclass.models import list_models, summary
 
-    for name in ("hr-celestialnet", "alexnet", "vgg16-bn", "resnet18", "celestialnet-lite"):
+    for name in ("hr-celestialnet", "alexnet", "vgg16-bn", "resnet18", "celestialnet-lite", "celestialnet-lite-x2"):
         assert name in list_models()
         s = summary(name, batch_size=1)
         table = s.layers.copy()
@@ -106,7 +106,8 @@ def _default_card(out):
         ("calibration", (f"decision threshold {card['calibration']['threshold']:.2f} on the NSC probability, "
                          f"chosen on {card['calibration']['measured_on']} (validation bodies) and folded into "
                          "the last layer's bias; the baseline is calibrated the same way (threshold "
-                         f"{card['baseline']['calibration']['threshold']:.2f})") if "calibration" in card else "none"),
+                         f"{card['baseline']['calibration']['threshold']:.2f})") if "calibration" in card
+                        else "none: both models decide at a probability of 0.5"),
         ("left out", f"chips that do not show their object (less than {build['min_coverage']:.0%} of their "
                      f"area within its visible radius, or its S/N below {build['min_visibility']:g} over 1 % of "
                      "the chip): "

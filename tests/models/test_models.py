@@ -18,6 +18,7 @@ from celestialclass.evaluation.tables import reproduce_table3
 from celestialclass.exceptions import CelestialClassError, ShapeError
 from celestialclass.models import (
     CLASS_NAMES,
+    CelestialNetLite,
     HRCelestialNet,
     UnknownModelError,
     get_model,
@@ -40,7 +41,7 @@ def test_registry_names():
 
 
 def test_unknown_model_lists_known_ones():
-    with pytest.raises(UnknownModelError, match="known models: alexnet, celestialnet-lite, hr-celestialnet") as info:
+    with pytest.raises(UnknownModelError, match="known models: alexnet, celestialnet-lite, celestialnet-lite-x2, hr-celestialnet") as info:
         get_model("hr-celestialnet-v2")
     assert isinstance(info.value, CelestialClassError)
 
@@ -180,13 +181,14 @@ def test_optimized_inference_matches_the_plain_model():
     assert fast.class_names == ("galaxy", "nsc")
 
 
-def test_celestialnet_lite_budget():
+@pytest.mark.parametrize("name", ["celestialnet-lite", "celestialnet-lite-x2"])
+def test_celestialnet_lite_budget(name):
     """Whole 2048 x 4096 chips, at most 2 % of HR-CelestialNet's MACs, weights under 5 MB."""
-    s = summary("celestialnet-lite", (1, 2048, 4096), batch_size=1)
+    s = summary(name, (1, 2048, 4096), batch_size=1)
     assert s.macs <= 0.02 * HR_CELESTIALNET_GMACS * 1e9
     assert s.params_mb < 5.0
     torch.manual_seed(0)
-    model = get_model("celestialnet-lite").eval()
+    model = get_model(name).eval()
     with torch.inference_mode():
         out = model(torch.randn(1, 1, 2048, 4096))
     assert out.shape == (1, 2) and torch.isfinite(out).all()
@@ -196,6 +198,25 @@ def test_celestialnet_lite_budget():
         base = model(x)
         x[0, 0, 1001, 2003] = 1000.0
         assert not torch.allclose(model(x), base)
+
+
+def test_committee_averages_its_members_probabilities():
+    """celestialnet-lite-x2: two bodies on one fixed stem, started apart; softmax(output) is their mean."""
+    torch.manual_seed(5)
+    model = get_model("celestialnet-lite-x2").eval()
+    first, second = model.body.members
+    assert not torch.equal(first.fc.weight, second.fc.weight)
+    single = get_model("celestialnet-lite")
+    assert sum(p.numel() for p in model.parameters()) == 2 * sum(p.numel() for p in single.parameters())
+    x = torch.randn(3, 4, 64, 128)
+    with torch.inference_mode():
+        out = model.body(x)
+        expected = (first(x).softmax(-1) + second(x).softmax(-1)) / 2
+        assert torch.allclose(out.softmax(-1), expected, atol=1e-6)
+        assert torch.allclose(out.exp().sum(-1), torch.ones(3), atol=1e-6)  # log-probabilities
+        assert model.body.member_logits(x).shape == (2, 3, 2)
+    with pytest.raises(ValueError, match="members"):
+        CelestialNetLite(members=0)
 
 
 def test_patch_statistics_summarise_every_block():
@@ -217,7 +238,9 @@ def test_patch_statistics_summarise_every_block():
         assert not torch.allclose(flipped, torch.from_numpy(got), atol=1e-2)
 
 
-@pytest.mark.parametrize(("name", "shape"), [("celestialnet-lite", (1, 1, 2048, 4096)), ("vgg16-bn", (1, 1, 224, 448))])
+@pytest.mark.parametrize(("name", "shape"), [("celestialnet-lite", (1, 1, 2048, 4096)),
+                                           ("celestialnet-lite-x2", (1, 1, 2048, 4096)),
+                                           ("vgg16-bn", (1, 1, 224, 448))])
 def test_optimized_inference_folds_sequential_batchnorm(name, shape):
     from celestialclass.models import optimize_for_inference
 

@@ -123,7 +123,7 @@ def test_build_in_miniature_is_resumable_and_complete(tmp_path):
     card = build_default_model(tmp_path, build, jobs=1, show_progress=False, log=lines.append)
     bundle = tmp_path / "bundle"
     assert read_card(bundle / "default.json") == card
-    assert card["name"] == "default" and card["architecture"] == "celestialnet-lite"
+    assert card["name"] == "default" and card["architecture"] == "celestialnet-lite-x2"
     assert "simulated" in card["training"]["data"] and "not on LCID" in card["note"]
     assert card["simulator"]["seed"] == 3 and card["simulator"]["version"]
     for key in ("accuracy", "f1", "confusion", "n"):
@@ -141,10 +141,10 @@ def test_build_in_miniature_is_resumable_and_complete(tmp_path):
     # The bundle loads like a registered entry, sha256 verified.
     entry = resolve_weights(bundle / "default.json")
     assert entry.name == "default" and entry.sha256 == card["weights"]["sha256"]
-    assert build_model(entry).body.fc.out_features == 2
+    assert [member.fc.out_features for member in build_model(entry).body.members] == [2, 2]
     assert main(["weights", "verify", str(bundle / "default.json")]) == 0
     # Same seed, same weights: training the model again on the same chips gives the same bytes.
-    retrained = train("celestialnet-lite", load_manifest(tmp_path / "train.csv"), tmp_path / "sim",
+    retrained = train("celestialnet-lite-x2", load_manifest(tmp_path / "train.csv"), tmp_path / "sim",
                       tmp_path / "retrained", recipe="default", seed=3, epochs=1)
     assert retrained["sha256"] == card["weights"]["sha256"]
     # Run again: every stage is found done, nothing changes.

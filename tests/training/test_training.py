@@ -161,3 +161,29 @@ def test_gradient_accumulation_steps(mock_lcid, tmp_path):
     assert result["steps"] == 2 and result["complete"]
     card = read_card(tmp_path / "acc" / "model_card.json")
     assert card["training"]["recipe"]["accumulation"] == 2
+
+
+def test_committee_members_learn_each_on_its_own_loss():
+    """A committee's training loss is the mean of its members' losses: no member's gradient sees another."""
+    from celestialclass.models import get_model
+    from celestialclass.training.loop import _each_member, _loss
+
+    torch.manual_seed(1)
+    body = get_model("celestialnet-lite-x2").body.eval()  # no dropout: the same loss on every call
+    x, y = torch.randn(4, 4, 32, 64), torch.tensor([0, 1, 1, 0])
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def first_member_gradient():
+        body.zero_grad()
+        loss, scores = _loss(loss_fn, _each_member(body)(x), y)
+        loss.backward()
+        assert scores.shape == (4, 2) and torch.allclose(scores.sum(1), torch.ones(4))
+        return body.members[0].fc.weight.grad.clone(), float(loss.detach())
+
+    before, loss = first_member_gradient()
+    with torch.no_grad():
+        own = [float(loss_fn(member(x), y)) for member in body.members]
+        body.members[1].fc.weight.mul_(-3.0)  # another second member: the first's gradient is the same
+    assert loss == pytest.approx(sum(own) / 2)
+    after, _ = first_member_gradient()
+    assert torch.allclose(before, after) and before.abs().sum() > 0
