@@ -305,7 +305,8 @@ def _build_parser() -> argparse.ArgumentParser:
                     "activations, or with --paper the paper's Table 3 beside the package's figures.",
     )
     summ.add_argument("--model", metavar="NAME",
-                      help="registered model: alexnet, celestialnet-lite, hr-celestialnet, resnet18, vgg16-bn")
+                      help="registered model: alexnet, celestialnet-lite, celestialnet-lite-x2, hr-celestialnet, "
+                           "resnet18, vgg16-bn")
     summ.add_argument("--input-size", nargs=2, type=int, metavar=("H", "W"),
                       help="input rows and columns (default: the model's own)")
     summ.add_argument("--channels", type=int, default=1, help="input channels (default 1)")
@@ -375,7 +376,7 @@ def _build_parser() -> argparse.ArgumentParser:
                                     "model (recipe 'default') and ResNet18 on LCID-Resize with the same recipe, "
                                     "evaluate both, and write "
                                     "OUT_DIR/bundle/default.safetensors and default.json. "
-                                    "Resumable: run it again to continue. About 65 min on 2 CPU cores.")
+                                    "Resumable: run it again to continue. About 75 min on 2 CPU cores.")
     dm.add_argument("out_dir", metavar="OUT_DIR")
     dm.add_argument("--seed", type=int, help="seed of data, split and training (default: the bundled model's)")
     dm.add_argument("--bodies", type=int, help="bodies in the mock LCID (default: the bundled model's)")

@@ -148,6 +148,6 @@ def list_models() -> list[str]:
     --------
     >>> from celestialclass.models import list_models
     >>> [m for m in list_models() if m != "tiny-example"]
-    ['alexnet', 'celestialnet-lite', 'hr-celestialnet', 'resnet18', 'vgg16-bn']
+    ['alexnet', 'celestialnet-lite', 'celestialnet-lite-x2', 'hr-celestialnet', 'resnet18', 'vgg16-bn']
     """
     return sorted(_REGISTRY)

@@ -181,6 +181,10 @@ def train(model, manifest, data_dir, out_dir, *, recipe="paper", seed: int = 0, 
     the stem once per chip (and caches its small map when the recipe caches),
     flips and crops act on the map, and the saved weights are the whole
     model's. Validation runs the whole model on whole chips.
+
+    A body with several members (``member_logits``, as in
+    ``celestialnet-lite-x2``) gives each member its own cross-entropy on the
+    batch; the step minimises their mean, so each member learns as if alone.
     """
     import torch
 

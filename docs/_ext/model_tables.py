@@ -106,8 +106,8 @@ def _default_card(out):
         ("calibration", (f"decision threshold {card['calibration']['threshold']:.2f} on the NSC probability, "
                          f"chosen on {card['calibration']['measured_on']} (validation bodies) and folded into "
                          "the last layer's bias; the baseline is calibrated the same way (threshold "
-                         f"{card['baseline']['calibration']['threshold']:.2f})") if "calibration" in card
-                        else "none: both models decide at a probability of 0.5"),
+                         f"{card['baseline']['calibration']['threshold']:.2f})")
+         if "calibration" in card else "none: both models decide at a probability of 0.5"),
         ("left out", f"chips that do not show their object (less than {build['min_coverage']:.0%} of their "
                      f"area within its visible radius, or its S/N below {build['min_visibility']:g} over 1 % of "
                      "the chip): "

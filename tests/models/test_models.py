@@ -41,7 +41,8 @@ def test_registry_names():
 
 
 def test_unknown_model_lists_known_ones():
-    with pytest.raises(UnknownModelError, match="known models: alexnet, celestialnet-lite, celestialnet-lite-x2, hr-celestialnet") as info:
+    known = "known models: alexnet, celestialnet-lite, celestialnet-lite-x2, hr-celestialnet"
+    with pytest.raises(UnknownModelError, match=known) as info:
         get_model("hr-celestialnet-v2")
     assert isinstance(info.value, CelestialClassError)
 
@@ -238,9 +239,9 @@ def test_patch_statistics_summarise_every_block():
         assert not torch.allclose(flipped, torch.from_numpy(got), atol=1e-2)
 
 
-@pytest.mark.parametrize(("name", "shape"), [("celestialnet-lite", (1, 1, 2048, 4096)),
-                                           ("celestialnet-lite-x2", (1, 1, 2048, 4096)),
-                                           ("vgg16-bn", (1, 1, 224, 448))])
+@pytest.mark.parametrize(("name", "shape"), [
+    ("celestialnet-lite", (1, 1, 2048, 4096)), ("celestialnet-lite-x2", (1, 1, 2048, 4096)),
+    ("vgg16-bn", (1, 1, 224, 448))])
 def test_optimized_inference_folds_sequential_batchnorm(name, shape):
     from celestialclass.models import optimize_for_inference
 
