@@ -61,6 +61,10 @@ def best_threshold(true, prob_nsc) -> float:
 def _last_linear(model, weights):
     from torch import nn
 
+    if any(hasattr(m, "member_logits") for m in model.modules()):
+        raise CelestialClassError(f"{type(model).__name__} averages the probabilities of several members: no one "
+                                  "layer's bias can carry a threshold on their mean, so it cannot be calibrated",
+                                  path=weights)
     layers = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not layers or layers[-1].out_features != 2 or layers[-1].bias is None:
         raise CelestialClassError(f"{type(model).__name__} has no final two-class linear layer with a bias to "

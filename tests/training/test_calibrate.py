@@ -53,3 +53,15 @@ def test_calibrate_refuses_an_empty_manifest(trained_resnet, mock_lcid, tmp_path
     with pytest.raises(CelestialClassError, match="no chips to calibrate on"):
         calibrate(trained_resnet, table, mock_lcid, tmp_path)
     assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_calibrate_refuses_a_committee(mock_lcid, tmp_path):
+    """A committee's mean probability has no one bias to fold a threshold into: refused, not half-applied."""
+    from celestialclass.training import train
+
+    table = load_manifest(mock_lcid / "manifest.csv")[:2]
+    train("celestialnet-lite-x2", table, mock_lcid, tmp_path / "x2", recipe="fast", epochs=1, seed=1, device="cpu")
+    with pytest.raises(CelestialClassError, match="averages the probabilities of several members") as info:
+        calibrate(tmp_path / "x2", table, mock_lcid, tmp_path / "calibrated")
+    assert "x2" in str(info.value)
+    assert not (tmp_path / "calibrated").exists()
