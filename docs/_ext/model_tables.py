@@ -115,6 +115,9 @@ def _default_card(out):
                                  for k, n in splits["left_out_not_shown"].items())
                      + (f"; on the held-out ones the model scores {_pct(hidden['accuracy'])} "
                         f"({hidden['n']} chips)" if hidden else "")),
+        ("reproducibility", f"{card['reproducibility']['note']} (rebuilt weights sha256 "
+                            f"``{card['reproducibility']['sha256_rebuilt']}``)" if "reproducibility" in card
+         else "not checked at full scale"),
         ("build time", ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["timings_s"].items()
                                  if not k.startswith("evaluate"))
          + f", evaluation {sum(v for k, v in card['timings_s'].items() if k.startswith('evaluate')) / 60:.1f} min"
