@@ -213,5 +213,17 @@ def celestialnet_lite_x2(*, num_classes: int = 2, in_channels: int = 1, width: i
     Returns
     -------
     model : `CelestialNetLite`
+
+    Examples
+    --------
+    >>> import torch
+    >>> from celestialclass.models import get_model
+    >>> model = get_model("celestialnet-lite-x2").eval()
+    >>> len(model.body.members)
+    2
+    >>> with torch.inference_mode():
+    ...     out = model(torch.zeros(1, 1, 2048, 4096))
+    >>> out.shape, bool(torch.allclose(out.exp().sum(), torch.tensor(1.0)))  # log of the mean probabilities
+    (torch.Size([1, 2]), True)
     """
     return CelestialNetLite(num_classes=num_classes, in_channels=in_channels, width=width, patch=patch, members=2)

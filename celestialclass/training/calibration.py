@@ -109,13 +109,14 @@ def calibrate(weights, manifest, data_dir, out_dir, *, show_progress: bool | Non
         raise CelestialClassError("no chips to calibrate on: the manifest is empty",
                                   path=manifest.meta.get("source", "manifest"))
     model, preprocess, card = load_trained(weights)
+    last = _last_linear(model, weights)  # refuse a model that cannot carry a threshold before classifying
     dataset = ChipDataset(manifest, data_dir, preprocess)
     predictions = predict(model, preprocess, dataset, show_progress=show_progress)
     true, prob = np.asarray(predictions["true"]), np.asarray(predictions["prob_nsc"])
     threshold = best_threshold(true, prob)
     offset = -math.log(threshold / (1 - threshold))
     with torch.no_grad():
-        _last_linear(model, weights).bias[1] += offset
+        last.bias[1] += offset
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sha256 = save_weights(model.state_dict(), out / "model.safetensors",
