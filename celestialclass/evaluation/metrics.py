@@ -52,7 +52,9 @@ def classification_metrics(predictions, class_names=("galaxy", "nsc")) -> dict:
     -------
     metrics : dict
         ``n``, ``accuracy``, ``precision``/``recall``/``f1`` (dicts by class),
-        ``confusion`` (nested list, rows = true class), ``roc_auc``.
+        ``confusion`` (nested list, rows = true class), ``roc_auc``. A
+        precision, recall or F1 with nothing to count (a class neither
+        present nor predicted) is NaN.
 
     Examples
     --------
@@ -72,7 +74,10 @@ def classification_metrics(predictions, class_names=("galaxy", "nsc")) -> dict:
         tp = matrix[k, k]
         precision = tp / matrix[:, k].sum() if matrix[:, k].sum() else float("nan")
         recall = tp / matrix[k, :].sum() if matrix[k, :].sum() else float("nan")
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+        # 2TP / (2TP + FP + FN): 0 when the class was missed or wrongly given, undefined (NaN) only
+        # when it is neither present nor predicted (a sub-type of the other class in a breakdown)
+        scored = matrix[:, k].sum() + matrix[k, :].sum()  # (TP + FP) + (TP + FN)
+        f1 = 2 * tp / scored if scored else float("nan")
         out["precision"][name], out["recall"][name], out["f1"][name] = float(precision), float(recall), float(f1)
     return out
 

@@ -20,6 +20,11 @@ def test_metrics_by_hand():
     assert m["accuracy"] == pytest.approx(5 / 7)
     assert m["precision"]["nsc"] == pytest.approx(3 / 4) and m["recall"]["nsc"] == pytest.approx(3 / 4)
     assert m["f1"]["galaxy"] == pytest.approx(2 / 3)
+    # a class neither present nor predicted has no F1; one missed or wrongly given has F1 = 0
+    only_nsc = classification_metrics({"true": [1, 1], "predicted": [1, 1], "prob_nsc": [0.9, 0.8]})
+    assert np.isnan(only_nsc["f1"]["galaxy"]) and only_nsc["f1"]["nsc"] == 1.0
+    missed = classification_metrics({"true": [1, 1], "predicted": [0, 1], "prob_nsc": [0.4, 0.8]})
+    assert missed["f1"]["galaxy"] == 0.0 and missed["f1"]["nsc"] == pytest.approx(2 / 3)
     # AUC: 12 positive-negative pairs; the positive 0.3 loses to negatives 0.7 only... count by hand:
     pairs = [(p, n) for p in (0.9, 0.8, 0.3, 0.6) for n in (0.1, 0.2, 0.7)]
     assert m["roc_auc"] == pytest.approx(sum(p > n for p, n in pairs) / len(pairs))
