@@ -109,13 +109,15 @@ def paper_table4(metrics: dict, predictions, model: str, data_set: str, measured
 
 
 def write_report(predictions, out_dir, *, model: str, data_set: str, measured_on: str,
-                 training_log=None, plots: bool = True) -> dict:
+                 training_log=None, plots: bool = True, weights_sha256: str | None = None) -> dict:
     """Write an evaluation report: ECSV tables, ``metrics.json`` and PNG plots.
 
     Files: ``predictions.ecsv``, ``metrics.json``, ``by_instrument.ecsv``,
     ``by_filter.ecsv``, ``table4.ecsv`` (and ``by_subtype.ecsv`` for simulated
     chips); with ``plots``: ``confusion.png``,
     ``roc.png`` and, given the training log, ``training.png``.
+    ``weights_sha256``, when given, is recorded in ``metrics.json``: it says
+    which weights the report belongs to.
 
     Returns
     -------
@@ -130,6 +132,8 @@ def write_report(predictions, out_dir, *, model: str, data_set: str, measured_on
     metrics["preprocess_ms"] = float(np.mean(predictions["preprocess_ms"]))
     metrics["classify_ms"] = float(np.mean(predictions["classify_ms"]))
     metrics["measured_on"] = measured_on
+    if weights_sha256 is not None:
+        metrics["weights_sha256"] = weights_sha256
     outputs = {"predictions.ecsv": predictions, "by_instrument.ecsv": breakdown(predictions, "Instrument"),
                "by_filter.ecsv": breakdown(predictions, "Filter"),
                "table4.ecsv": paper_table4(metrics, predictions, model, data_set, measured_on)}
@@ -171,7 +175,8 @@ def evaluate(weights, manifest, data_dir, out_dir, *, batch_size: int = 4, devic
     -------
     metrics : dict
         `~celestialclass.evaluation.metrics.classification_metrics` plus
-        ``measured_on`` (what the numbers were measured on) and timings.
+        ``measured_on`` (what the numbers were measured on), timings and
+        ``weights_sha256`` (the weights evaluated).
     """
     import platform
 
@@ -193,4 +198,5 @@ def evaluate(weights, manifest, data_dir, out_dir, *, batch_size: int = 4, devic
     location = pathlib.Path(str(weights))
     log = (location if location.is_dir() else location.parent) / "log.csv"
     return write_report(predictions, out_dir, model=card["architecture"], data_set=data_set,
-                        measured_on=measured_on, training_log=log, plots=plots)
+                        measured_on=measured_on, training_log=log, plots=plots,
+                        weights_sha256=card.get("weights", {}).get("sha256"))

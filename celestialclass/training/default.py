@@ -135,11 +135,15 @@ def _train_stage(name, out, manifest, data_dir, *, recipe, seed, epochs, validat
 
 
 def _evaluate_stage(weights, manifest, data_dir, out, show_progress):
+    """Evaluate the trained run in ``weights`` (a directory) into ``out``; reuse a report of the same weights."""
     from ..evaluation.report import evaluate
+    from .card import read_card
 
     metrics_path = out / "metrics.json"
     if metrics_path.exists():
-        return json.loads(metrics_path.read_text())
+        saved = json.loads(metrics_path.read_text())
+        if saved.get("weights_sha256") == read_card(weights / "model_card.json")["weights"]["sha256"]:
+            return saved
     return evaluate(weights, manifest, data_dir, out, show_progress=show_progress)
 
 

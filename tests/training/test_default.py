@@ -1,6 +1,7 @@
 """The default model's pieces: recipes, flips, cached chips, chip coverage, and the whole build in miniature."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -152,6 +153,16 @@ def test_build_in_miniature_is_resumable_and_complete(tmp_path):
     again = build_default_model(tmp_path, build, jobs=1, show_progress=False, log=lines.append)
     assert again["weights"] == card["weights"] and again["metrics"] == card["metrics"]
     assert json.loads((tmp_path / "timings.json").read_text()) == timings
+    # A report belongs to the weights it measured: other weights in the model's directory are evaluated afresh.
+    report = tmp_path / "reports" / "model-held_out" / "metrics.json"
+    assert json.loads(report.read_text())["weights_sha256"] == card["weights"]["sha256"]
+    shutil.rmtree(tmp_path / "model")
+    other = train("celestialnet-lite-x2", load_manifest(tmp_path / "train.csv"), tmp_path / "sim", tmp_path / "model",
+                  recipe="default", seed=4, epochs=1)
+    assert other["sha256"] != card["weights"]["sha256"]
+    rebuilt = build_default_model(tmp_path, build, jobs=1, show_progress=False, log=lines.append)
+    assert rebuilt["weights"]["sha256"] == other["sha256"]
+    assert json.loads(report.read_text())["weights_sha256"] == other["sha256"]
     with pytest.raises(CelestialClassError, match="other settings"):
         build_default_model(tmp_path, DefaultBuild(seed=4, bodies=6, exposures_per_body=1, blurry_bodies=2),
                             jobs=1, show_progress=False)
