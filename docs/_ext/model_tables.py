@@ -58,6 +58,16 @@ def _table3(out):
     _write_rst(reproduce_table3(), out / "table3.rst")
 
 
+def _reproducibility(record) -> str:
+    """The card's record of rebuilding the bundle, as one line."""
+    if not record:
+        return "not checked at full scale"
+    runs = "; ".join(f"{run['how']}: sha256 ``{run['sha256'][:16]}...``" for run in record["runs"])
+    baseline = f" {record['baseline']}." if "baseline" in record else ""
+    return f"{'bit for bit' if record['bit_exact'] else 'not bit for bit'} ({record['checked']}). {runs}." \
+           f"{baseline} {record['note']}"
+
+
 def _pct(x):
     return "-" if x is None else f"{100 * x:.1f} %"
 
@@ -115,9 +125,7 @@ def _default_card(out):
                                  for k, n in splits["left_out_not_shown"].items())
                      + (f"; on the held-out ones the model scores {_pct(hidden['accuracy'])} "
                         f"({hidden['n']} chips)" if hidden else "")),
-        ("reproducibility", f"{card['reproducibility']['note']} (rebuilt weights sha256 "
-                            f"``{card['reproducibility']['sha256_rebuilt']}``)" if "reproducibility" in card
-         else "not checked at full scale"),
+        ("reproducibility", _reproducibility(card.get("reproducibility"))),
         ("build time", ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["timings_s"].items()
                                  if not k.startswith("evaluate"))
          + f", evaluation {sum(v for k, v in card['timings_s'].items() if k.startswith('evaluate')) / 60:.1f} min"
