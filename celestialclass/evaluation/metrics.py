@@ -72,12 +72,12 @@ def classification_metrics(predictions, class_names=("galaxy", "nsc")) -> dict:
            "roc_auc": roc_auc(true, predictions["prob_nsc"])}
     for k, name in enumerate(class_names):
         tp = matrix[k, k]
-        precision = tp / matrix[:, k].sum() if matrix[:, k].sum() else float("nan")
-        recall = tp / matrix[k, :].sum() if matrix[k, :].sum() else float("nan")
+        predicted_k, actual_k = matrix[:, k].sum(), matrix[k, :].sum()  # TP + FP, TP + FN
+        precision = tp / predicted_k if predicted_k else float("nan")
+        recall = tp / actual_k if actual_k else float("nan")
         # 2TP / (2TP + FP + FN): 0 when the class was missed or wrongly given, undefined (NaN) only
         # when it is neither present nor predicted (a sub-type of the other class in a breakdown)
-        scored = matrix[:, k].sum() + matrix[k, :].sum()  # (TP + FP) + (TP + FN)
-        f1 = 2 * tp / scored if scored else float("nan")
+        f1 = 2 * tp / (predicted_k + actual_k) if predicted_k + actual_k else float("nan")
         out["precision"][name], out["recall"][name], out["f1"][name] = float(precision), float(recall), float(f1)
     return out
 

@@ -134,15 +134,18 @@ def _train_stage(name, out, manifest, data_dir, *, recipe, seed, epochs, validat
     return read_card(card_path)
 
 
-def _evaluate_stage(weights, manifest, data_dir, out, show_progress):
-    """Evaluate the trained run in ``weights`` (a directory) into ``out``; reuse a report of the same weights."""
+def _evaluate_stage(weights, weights_sha256, manifest, data_dir, out, show_progress):
+    """Evaluate the trained run in ``weights`` (a directory) into ``out``; reuse a report of the same weights.
+
+    ``weights_sha256`` is the run's weights as its model card gives them: a
+    report of other weights (the run was retrained) is measured again.
+    """
     from ..evaluation.report import evaluate
-    from .card import read_card
 
     metrics_path = out / "metrics.json"
     if metrics_path.exists():
         saved = json.loads(metrics_path.read_text())
-        if saved.get("weights_sha256") == read_card(weights / "model_card.json")["weights"]["sha256"]:
+        if saved.get("weights_sha256") == weights_sha256:
             return saved
     return evaluate(weights, manifest, data_dir, out, show_progress=show_progress)
 
@@ -234,14 +237,16 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
         epochs=build.epochs, validation=validation_table, show_progress=show_progress, command=command))
 
     metrics = {}
-    for who, weights in (("model", out / "model"), ("baseline", out / "baseline")):
+    for who, card_of_run in (("model", model_card), ("baseline", baseline_card)):
+        weights, sha256 = out / who, card_of_run["weights"]["sha256"]
         for what, table, data in (("held_out", test_table, sim), ("held_out_not_shown", test_hidden, sim),
                                   ("blurry", blurry_table, blurry)):
             if len(table) == 0:
                 continue
+            report = out / "reports" / f"{who}-{what}"
             metrics.setdefault(who, {})[what] = _headline(timed(
                 f"evaluate_{who}_{what}",
-                lambda: _evaluate_stage(weights, table, data, out / "reports" / f"{who}-{what}", show_progress)))
+                lambda: _evaluate_stage(weights, sha256, table, data, report, show_progress)))
             log(f"{who} on {what}: accuracy {100 * metrics[who][what]['accuracy']:.2f}% "
                 f"({metrics[who][what]['n']} chips)")
 
