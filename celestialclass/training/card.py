@@ -13,7 +13,12 @@ CARD_FORMAT = "celestialclass-model-card/1"
 
 
 def software_versions() -> dict:
-    """Versions of the software a run used."""
+    """Versions of the software a run used, and the CPU kernels torch chose.
+
+    Training is reproducible bit for bit only on the same kernels: torch
+    picks its vectorised CPU kernels (``AVX2``, ``AVX512``, ...) by what the
+    processor offers, and they round differently.
+    """
     import astropy
     import numpy
     import torch
@@ -21,7 +26,8 @@ def software_versions() -> dict:
     from .. import __version__
 
     return {"celestialclass": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "astropy": astropy.__version__, "python": platform.python_version()}
+            "astropy": astropy.__version__, "python": platform.python_version(),
+            "machine": platform.machine(), "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def write_card(path, card: dict) -> None:

@@ -46,6 +46,7 @@ def test_outputs_and_model_card(uninterrupted, mock_lcid):
     assert card["training"]["manifest"]["bodies"] == 4
     assert "simulated" in card["training"]["data"] and "simulated" in card["note"]
     assert set(card["software"]) >= {"celestialclass", "torch", "numpy", "astropy", "python"}
+    assert card["software"]["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     state, meta = load_weights(out / "model.safetensors", sha256=card["weights"]["sha256"])
     assert meta["architecture"] == "resnet18" and "fc.weight" in state
     with open(out / "log.csv") as handle:
