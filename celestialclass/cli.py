@@ -376,7 +376,9 @@ def _build_parser() -> argparse.ArgumentParser:
                                     "model (recipe 'default') and ResNet18 on LCID-Resize with the same recipe, "
                                     "evaluate both, and write "
                                     "OUT_DIR/bundle/default.safetensors and default.json. "
-                                    "Resumable: run it again to continue. 65-75 min on 2 CPU cores.")
+                                    "Resumable: run it again to continue. It took 63 min on the 2 CPU cores "
+                                    "that built the bundle; 2-core machines differ by two to three times "
+                                    "(benchmarks/bench_build.py estimates yours).")
     dm.add_argument("out_dir", metavar="OUT_DIR")
     dm.add_argument("--seed", type=int, help="seed of data, split and training (default: the bundled model's)")
     dm.add_argument("--bodies", type=int, help="bodies in the mock LCID (default: the bundled model's)")

@@ -129,7 +129,8 @@ def _default_card(out):
         ("build time", ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["timings_s"].items()
                                  if not k.startswith("evaluate"))
          + f", evaluation {sum(v for k, v in card['timings_s'].items() if k.startswith('evaluate')) / 60:.1f} min"
-         + f"; total {sum(card['timings_s'].values()) / 60:.0f} min on 2 CPU cores. {card.get('timings_note', '')}"),
+         + f"; total {sum(card['timings_s'].values()) / 60:.0f} min on the 2-core machine that built it "
+           "(``benchmarks/bench_build.py`` estimates another machine's). " + card.get("timings_note", "")),
     ]
     (out / "default_facts.rst").write_text("\n".join(f":{k}: {v}" for k, v in facts) + "\n")
     _default_targets(card, out)
