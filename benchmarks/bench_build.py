@@ -10,8 +10,8 @@ hour or more, this script measures, in one run:
 - the simulator: ``simulate_dataset`` on a few bodies of another seed, in
   one process, run twice so that the second run's PSFs are cached (seconds
   per exposure, shared by ``--jobs`` workers), and one PSF computed afresh
-  (each worker computes each filter's PSF once, and each blurry exposure its
-  own);
+  (each worker computes each filter's PSF once, at most, and each blurry
+  exposure its own);
 - each model's training step through the real training loop
   (`celestialclass.training.train` with the build's recipe on a batch of
   those chips): the first epoch (read, trim, preprocess, fixed first layer,
@@ -37,7 +37,7 @@ import torch
 
 from celestialclass.datasets import load_manifest
 from celestialclass.simulate import simulate_dataset
-from celestialclass.simulate.exposure import _FILTER_WEIGHTS
+from celestialclass.simulate.photometry import FILTERS
 from celestialclass.simulate.psf import psf_model
 from celestialclass.training import get_recipe, train
 from celestialclass.training.default import DefaultBuild
@@ -123,7 +123,7 @@ def main(argv=None):
     base_s, base_read = training(baseline_recipe, base_first, base_step)
     evaluated = chips["test"] + chips["not_shown"] + blurry_chips
     exposures = args.bodies * build.exposures_per_body
-    psfs = args.jobs * sum(len(names) for names in _FILTER_WEIGHTS.values()) + build.blurry_fraction * exposures
+    psfs = args.jobs * sum(len(names) for names in FILTERS.values()) + build.blurry_fraction * exposures
     estimate = {
         "simulate": (per_exposure * exposures + per_psf * psfs) / args.jobs,
         "simulate_blurry": (per_exposure + per_psf) * build.blurry_bodies / args.jobs,
