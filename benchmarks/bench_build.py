@@ -65,6 +65,8 @@ def busy_cores(seconds=1.0):
 def step_seconds(model, recipe, manifest, data_dir, out_dir, cached_epochs):
     """(first epoch's step, median cached step) in seconds, for one batch of ``manifest``."""
     batch = get_recipe(recipe).batch_size
+    if len(manifest) < batch:
+        raise SystemExit(f"the probe simulated {len(manifest)} chips; a batch needs {batch}: raise --probe-bodies")
     train(model, manifest[:batch], data_dir, out_dir, recipe=recipe, seed=0, epochs=1 + cached_epochs,
           show_progress=False)
     with open(Path(out_dir) / "log.csv") as handle:
