@@ -134,7 +134,8 @@ def main(argv=None):
         "evaluate": evaluated * (model_read + base_read),
     }
     timings = card.get("timings_s", {})
-    bundled = {key: sum(v for k, v in timings.items() if k.startswith(key)) for key in estimate}
+    bundled = {key: timings.get(key, 0.0) for key in estimate}
+    bundled["evaluate"] = sum(v for k, v in timings.items() if k.startswith("evaluate"))
     print(f"measured: {per_exposure:.2f} s per simulated exposure (one process), {per_psf:.2f} s per PSF; "
           f"{build.model} step {model_step:.3f} s, epoch-1 read {model_read * 1e3:.0f} ms/chip; "
           f"{build.baseline} step {base_step:.3f} s, epoch-1 read {base_read * 1e3:.0f} ms/chip")
