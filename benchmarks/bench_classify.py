@@ -86,8 +86,8 @@ def main(argv=None):
             resize = LCID_RESIZE if data == "LCID-Resize" else None
             weights = make_weights(tmp / f"{name}-{data}", name, resize)
             clf = CelestialClassifier(name, weights, device="cpu", batch_size=1)
-            pre = median_ms(lambda: clf.preprocess.tensor(clf.preprocess.read(raw, hdu=4)), args.repeat)
-            x = clf.preprocess.tensor(clf.preprocess.read(raw, hdu=4))[None]
+            pre = median_ms(lambda: clf.preprocess.read_image(raw, hdu=4), args.repeat)
+            x = torch.from_numpy(clf.preprocess.read_image(raw, hdu=4))[None, None]
             with torch.inference_mode():
                 cls = median_ms(lambda: clf.network(x), 1 if data == "LCID" else args.repeat)
             results[name, data] = (clf, x, cls)

@@ -74,7 +74,7 @@ class _Item:
     ccdchip: int | None
     instrument: str | None
     filter: str | None
-    load: object          # () -> 2-D array or CCDData
+    load: object          # () -> 2-D array or CCDData; from a file, the preprocessed image
     error: str | None = None
     from_file: bool = False
 
@@ -212,7 +212,7 @@ class CelestialClassifier:
         items = []
         for c in chips:
             def load(h=c["hdu"], ch=c["ccdchip"]):
-                return self.preprocess.read(path, hdu=h, chip=None if h is not None else ch)
+                return self.preprocess.read_image(path, hdu=h, chip=None if h is not None else ch)
             items.append(_Item(path, c["hdu"], c["ccdchip"], info["instrument"], info["filter"], load,
                                from_file=True))
         return items
@@ -276,12 +276,15 @@ class CelestialClassifier:
                     continue
                 try:
                     data = item.load()
-                    array = np.asarray(getattr(data, "data", data))
-                    where = f"{item.source}[HDU {item.hdu}]" if item.hdu is not None else item.source
-                    if array.ndim != 2:
-                        raise ShapeError(f"{where}: expected a 2-D chip, got shape {array.shape}")
-                    self._check_chip(array, where)
-                    pending.append((index, self.preprocess.tensor(data, where)))
+                    if item.from_file:  # read, trimmed and scaled by the reader: the layout fixes the shape
+                        pending.append((index, torch.from_numpy(data)[None]))
+                    else:
+                        array = np.asarray(getattr(data, "data", data))
+                        where = f"{item.source}[HDU {item.hdu}]" if item.hdu is not None else item.source
+                        if array.ndim != 2:
+                            raise ShapeError(f"{where}: expected a 2-D chip, got shape {array.shape}")
+                        self._check_chip(array, where)
+                        pending.append((index, self.preprocess.tensor(data, where)))
                 except CelestialClassError as exc:
                     if not item.from_file:
                         raise  # in-memory input: the caller's mistake, not one bad file of a batch

@@ -145,9 +145,8 @@ class ChipDataset:
 
         if self._cache is not None and index in self._cache:
             return self._cache[index].to(torch.float32), self.labels[index]
-        ccd = self.read(index)
-        source = f"{self.path(index)}[HDU {int(self.manifest['HDU Index'][index])}]"
-        tensor = self.preprocess.tensor(ccd, source)
+        hdu = int(self.manifest["HDU Index"][index])
+        tensor = torch.from_numpy(self.preprocess.read_image(self.path(index), hdu=hdu))[None]
         if self.transform is not None:
             with torch.no_grad():
                 tensor = self.transform(tensor[None])[0]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import warnings
 from collections.abc import Iterator
 from typing import Union
@@ -25,6 +24,7 @@ from ..exceptions import (
     UnsupportedInstrumentError,
     UnsupportedReadoutError,
 )
+from ..utils.parallel import run_parallel
 from .instruments import LAYOUTS, ChipLayout, DetectorLayout, find_layout
 
 __all__ = ["read_raw", "identify_layout", "TRIM_MODES"]
@@ -288,53 +288,50 @@ def _robust_level(stored: np.ndarray) -> float:
     return float((c * x).sum()) / float(c.sum())
 
 
+def _stores_uint16(stored: np.ndarray, bscale: float, bzero: float) -> bool:
+    """Whether ``stored`` holds unsigned 16-bit DN the FITS way (signed, ``BZERO=32768``)."""
+    return bscale == 1.0 and bzero == 32768.0 and stored.dtype.kind == "i" and stored.dtype.itemsize == 2
+
+
+def _uint16_bands(stored: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, native uint16 DN) of cache-sized bands of rows of FITS-stored unsigned 16-bit data.
+
+    ``stored + 32768`` is the stored bits read as unsigned with the top bit
+    flipped: no arithmetic in 16 bits that could wrap.
+    """
+    unsigned = stored.view(stored.dtype.str.replace("i", "u"))
+    for start in range(0, stored.shape[0], _BAND_ROWS):
+        band = unsigned[start:start + _BAND_ROWS].astype(np.uint16)
+        band ^= np.uint16(0x8000)
+        yield start, band
+
+
 def _scale_into(stored: np.ndarray, bscale: float, bzero: float, out: np.ndarray,
                 subtract: float = 0.0) -> None:
     """Write ``stored * bscale + bzero - subtract`` into float32 ``out``.
 
     Never in uint16 arithmetic. Raw files store unsigned 16-bit DN as
-    signed integers with ``BZERO=32768``: for those, ``stored + 32768`` is
-    the stored bits read as unsigned with the top bit flipped, which is done
-    in cache-sized bands of rows before a single cast to float32.
+    signed integers with ``BZERO=32768``: those are converted in
+    cache-sized bands of rows with a single float32 subtraction.
     """
-    if bscale == 1.0 and bzero == 32768.0 and stored.dtype.kind == "i" and stored.dtype.itemsize == 2:
-        unsigned = stored.view(stored.dtype.str.replace("i", "u"))
+    if _stores_uint16(stored, bscale, bzero):
         level = np.float32(subtract)
-        for start in range(0, stored.shape[0], _BAND_ROWS):
-            band = unsigned[start:start + _BAND_ROWS].astype(np.uint16)
-            band ^= np.uint16(0x8000)
+        for start, band in _uint16_bands(stored):
             np.subtract(band, level, out=out[start:start + _BAND_ROWS], dtype=np.float32)
     else:
         np.multiply(stored, np.float32(bscale), out=out, dtype=np.float32)
         out += np.float32(bzero - subtract)
 
 
-def _run_parallel(function, tasks: list[tuple]) -> None:
-    """Run ``function(*task)`` for each task, the first in this thread, the rest in helpers.
+def _every_dn(subtract: float) -> np.ndarray:
+    """What `_scale_into` makes of each of the 65536 unsigned 16-bit DN values (float32)."""
+    return np.subtract(np.arange(65536, dtype=np.uint16), np.float32(subtract), dtype=np.float32)
 
-    The conversion is memory-bound and numpy releases the GIL, so the
-    amplifier halves of a chip convert side by side on two cores.
-    """
-    if len(tasks) < 2 or (os.cpu_count() or 1) < 2:
-        for task in tasks:
-            function(*task)
-        return
-    errors = []
 
-    def run(task):
-        try:
-            function(*task)
-        except BaseException as exc:  # re-raised in the calling thread
-            errors.append(exc)
-
-    helpers = [threading.Thread(target=run, args=(task,)) for task in tasks[1:]]
-    for helper in helpers:
-        helper.start()
-    run(tasks[0])
-    for helper in helpers:
-        helper.join()
-    if errors:
-        raise errors[0]
+def _look_up_into(stored: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
+    """Write ``table[DN]`` into ``out`` for FITS-stored unsigned 16-bit ``stored``."""
+    for start, band in _uint16_bands(stored):
+        np.take(table, band, out=out[start:start + _BAND_ROWS], mode="clip")  # every uint16 is in range
 
 
 def _merged_header(hdul: fits.HDUList, index: int) -> fits.Header:
@@ -350,8 +347,39 @@ def _fits_section(rows: tuple[int, int], cols: tuple[int, int]) -> str:
     return f"[{cols[0] + 1}:{cols[1]},{rows[0] + 1}:{rows[1]}]"
 
 
+def _preprocess_pixels(tasks: list[tuple], out: np.ndarray, preprocess, source: str) -> np.ndarray:
+    """The tasks' pixels scaled into ``out`` and preprocessed (see `~celestialclass.preprocess.Preprocess`).
+
+    ``preprocess`` is a `~celestialclass.preprocess.Preprocess` without
+    resizing. Its scaling is elementwise once its statistics are known, and
+    those come from every 8th row and column of the chip. Stored 16-bit
+    integers take at most 65536 values per amplifier, so the scaling is
+    applied to those values and the pixels are looked up in the table: the
+    same float32 result as ``preprocess.image`` of the scaled chip, in a
+    fraction of the time. Other data are scaled, then preprocessed whole.
+    """
+    if not all(_stores_uint16(stored, bscale, bzero) for stored, bscale, bzero, _, _ in tasks):
+        run_parallel(_scale_into, tasks)
+        return preprocess.image(out, source)
+    samples, col = [], 0
+    for stored, bscale, bzero, _, level in tasks:
+        skip = -col % 8  # the chip's columns 0, 8, 16, ... that fall in this amplifier
+        sample = np.empty((len(range(0, stored.shape[0], 8)), len(range(skip, stored.shape[1], 8))), np.float32)
+        _scale_into(stored[::8, skip::8], bscale, bzero, sample, level)
+        samples.append(sample.ravel())
+        col += stored.shape[1]
+    function = preprocess._elementwise(np.concatenate(samples))
+    look_ups = []
+    for stored, _, _, amp_out, level in tasks:
+        table = _every_dn(level)
+        function(table, table)
+        look_ups.append((stored, table, amp_out))
+    run_parallel(_look_up_into, look_ups)
+    return out
+
+
 def _read_chip(hdul: fits.HDUList, index: int, chip: ChipLayout, layout: DetectorLayout,
-               name: str, trim: str, subtract_bias: bool) -> CCDData:
+               name: str, trim: str, subtract_bias: bool, preprocess=None) -> CCDData:
     _check_sci(hdul, index, layout, name)
     sci = hdul[index]
     raw = sci.data
@@ -382,7 +410,10 @@ def _read_chip(hdul: fits.HDUList, index: int, chip: ChipLayout, layout: Detecto
         tasks.append((raw[first:last, c0:c1], bscale, bzero, out[:, col:col + (c1 - c0)], level))
         sections.append(_fits_section((first, last), (c0, c1)))
         col += c1 - c0
-    _run_parallel(_scale_into, tasks)
+    if preprocess is None:
+        run_parallel(_scale_into, tasks)  # the amplifier halves side by side on two cores
+    else:
+        out = _preprocess_pixels(tasks, out, preprocess, f"{name}[HDU {index}]")
 
     # Keep the pixel <-> detector bookkeeping right, as hstcal does when it trims.
     col_offset = chip.amplifiers[0].science_cols[0]
@@ -464,6 +495,12 @@ def read_raw(path: RawSource, hdu: int | None = None, chip: int | None = None, *
     >>> read_raw(path, hdu=4, subtract_bias=True).meta["CCBIAS"]
     'overscan'
     """
+    return _read_raw(path, hdu, chip, trim, subtract_bias)
+
+
+def _read_raw(path: RawSource, hdu: int | None, chip: int | None, trim: str, subtract_bias: bool,
+              preprocess=None) -> CCDData | list[CCDData]:
+    """`read_raw`; with ``preprocess``, the data preprocessed (see `_preprocess_pixels`)."""
     if trim not in TRIM_MODES:
         raise CelestialClassError(f"trim must be one of {TRIM_MODES}, got {trim!r}")
     if chip is not None and (isinstance(chip, bool) or not isinstance(chip, (int, np.integer))):
@@ -471,7 +508,7 @@ def read_raw(path: RawSource, hdu: int | None = None, chip: int | None = None, *
     with _open_raw(path) as (hdul, name):
         layout = identify_layout(hdul[0].header, name)
         selected = _select(hdul, layout, name, hdu, chip)
-        ccds = [_read_chip(hdul, index, chip_layout, layout, name, trim, subtract_bias)
+        ccds = [_read_chip(hdul, index, chip_layout, layout, name, trim, subtract_bias, preprocess)
                 for index, chip_layout in selected]
     if hdu is None and chip is None:
         return ccds
