@@ -161,7 +161,8 @@ class Preprocess:
         if hdu is None and chip is None:
             raise CelestialClassError(f"{path}: read_image reads one chip; give hdu= (1 or 4) or chip= (1 or 2)")
         if self.scaling != "asinh" or self.resize is not None:
-            return self.image(self.read(path, hdu=hdu, chip=chip), source=f"{path}[HDU {hdu}]")
+            where = f"{path}[HDU {hdu}]" if hdu is not None else f"{path}[CCDCHIP {chip}]"
+            return self.image(self.read(path, hdu=hdu, chip=chip), source=where)
         from .io.raw import _read_raw
 
         ccd = _read_raw(path, hdu, chip, self.trim, self.subtract_bias, preprocess=self)
