@@ -44,9 +44,8 @@ def _asinh_stretch(source: np.ndarray, sky: np.float32, scale: np.float32, out: 
     """
     from .utils.parallel import available_cores, run_parallel
 
-    if source.ndim != 2:  # a table of values (see `Preprocess.read_image`)
-        _stretch_rows(source.reshape(1, -1), sky, scale, out.reshape(1, -1))
-        return
+    if source.ndim == 1:  # a table of values (see `Preprocess.read_image`): one row
+        source, out = source.reshape(1, -1), out.reshape(1, -1)
     parts = max(1, min(available_cores(), 4, source.shape[0] // _BAND_ROWS))
     edges = np.linspace(0, source.shape[0], parts + 1).astype(int)
     run_parallel(_stretch_rows, [(source[a:b], sky, scale, out[a:b]) for a, b in zip(edges[:-1], edges[1:])])

@@ -364,8 +364,9 @@ def _preprocess_pixels(tasks: list[tuple], out: np.ndarray, preprocess, source: 
     samples, col = [], 0
     for stored, bscale, bzero, _, level in tasks:
         skip = -col % 8  # the chip's columns 0, 8, 16, ... that fall in this amplifier
-        sample = np.empty((len(range(0, stored.shape[0], 8)), len(range(skip, stored.shape[1], 8))), np.float32)
-        _scale_into(stored[::8, skip::8], bscale, bzero, sample, level)
+        sampled = stored[::8, skip::8]
+        sample = np.empty(sampled.shape, np.float32)
+        _scale_into(sampled, bscale, bzero, sample, level)
         samples.append(sample.ravel())
         col += stored.shape[1]
     function = preprocess._elementwise(np.concatenate(samples))
