@@ -1,7 +1,8 @@
 """How easy is a mock LCID? A logistic regression on global chip statistics, held out by body.
 
-Run: ``python benchmarks/probe_difficulty.py [--bodies 30] [--exposures 3] [--seed 5]``.
-It simulates a mock LCID (or reuses ``--dir``), measures eleven global
+Run: ``python benchmarks/probe_difficulty.py [--bodies 30] [--exposures 3] [--seed 5] [--bank BANK_DIR]``.
+It simulates a mock LCID (of bank images' morphology with ``--bank``; or reuses ``--dir``, whose
+``manifest.csv``, or ``hybrid.csv`` when there is no ``manifest.csv``, it reads), measures eleven global
 statistics per chip (sky, noise, percentiles, bright-pixel fraction,
 high- and low-frequency power, peak count, saturation, exposure time) and
 prints the 5-fold held-out-by-body accuracy of a logistic regression on them.
@@ -18,7 +19,8 @@ from scipy import ndimage, optimize
 
 from celestialclass.datasets import load_manifest, raw_path
 from celestialclass.io import read_raw
-from celestialclass.simulate import simulate_dataset
+from celestialclass.datasets import load_bank
+from celestialclass.simulate import HYBRID_MANIFEST_NAME, MANIFEST_NAME, simulate_dataset
 
 
 def chip_statistics(data, exptime):
@@ -53,12 +55,15 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--dir", help="an existing mock LCID directory to reuse")
+    parser.add_argument("--bank", help="a morphology bank: simulate hybrid exposures of its images")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(args.dir) if args.dir else Path(tmp)
         if not args.dir:
-            simulate_dataset(directory, args.bodies, args.exposures, seed=args.seed, jobs=args.jobs)
-        table = load_manifest(directory / "manifest.csv")
+            simulate_dataset(directory, args.bodies, args.exposures, seed=args.seed, jobs=args.jobs,
+                             bank=load_bank(args.bank) if args.bank else None)
+        name = MANIFEST_NAME if (directory / MANIFEST_NAME).exists() else HYBRID_MANIFEST_NAME
+        table = load_manifest(directory / name)
         x = np.array([chip_statistics(read_raw(raw_path(directory, row["OBSID"]), hdu=int(row["HDU Index"]),
                                                subtract_bias=True).data, float(row["Exptime"]))
                       for row in table])

@@ -87,15 +87,39 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate_dataset(args: argparse.Namespace) -> int:
-    from .simulate import simulate_dataset
+    from .simulate import HYBRID_MANIFEST_NAME, MANIFEST_NAME, simulate_dataset
 
+    bank = None
+    if args.bank:
+        from .datasets import load_bank
+
+        bank = load_bank(args.bank)
     blurry = 1.0 if args.preset == "blurry" else args.blurry_fraction
     table = simulate_dataset(args.out_dir, args.bodies, args.exposures_per_body, seed=args.seed,
                              blurry_fraction=blurry, instruments=args.instrument or ("ACS/WFC", "WFC3/UVIS"),
-                             jobs=args.jobs)
+                             bank=bank, jobs=args.jobs)
     exposures = len(set(table["OBSID"]))
-    print(f"{args.out_dir}: {exposures} exposures, {len(table)} chips of {len(set(table['ID']))} bodies; "
-          f"manifest: {args.out_dir}/manifest.csv")
+    name = HYBRID_MANIFEST_NAME if bank is not None else MANIFEST_NAME
+    print(f"{args.out_dir}: {exposures} exposures, {len(table)} chips of {len(set(table['ID']))} "
+          f"{'objects' if bank is not None else 'bodies'}; manifest: {args.out_dir}/{name}")
+    return 0
+
+
+def _cmd_bank_build(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from astropy.table import Table
+
+    from .datasets import LEFT_OUT_NAME, build_bank
+
+    bank = build_bank(args.source, args.out_dir)
+    left_out = Table.read(pathlib.Path(args.out_dir) / LEFT_OUT_NAME, format="ascii.ecsv")
+    classes = Counter(str(label) for label in bank["label"])
+    reasons = Counter(str(reason).split(":")[0] for reason in left_out["reason"])
+    print(f"{args.out_dir}: {len(bank)} images of {len(set(bank['object']))} objects "
+          f"({classes['galaxy']} galaxy, {classes['nsc']} nebula/star cluster); {len(left_out)} left out:")
+    for reason, count in reasons.most_common():
+        print(f"  {count:4d}  {reason}")
     return 0
 
 
@@ -127,7 +151,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                    accumulation=args.accumulation, max_steps=args.max_steps,
                    checkpoint_every=args.checkpoint_every, resume=args.resume, num_workers=args.workers,
                    on_error="skip" if args.skip_bad_files else "raise", validation=args.validation,
-                   command=shlex.join(["celestialclass", *args.argv]))
+                   command=shlex.join(["celestialclass", *args.argv]), init_weights=args.init_weights)
     if "weights" in result:
         state = "complete" if result["complete"] else "stopped early (resume with --resume)"
         print(f"{result['steps']} steps, {state}; weights {result['weights']} (sha256 {result['sha256']}); "
@@ -329,6 +353,9 @@ def _build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--preset", choices=("blurry",), help="blurry: every exposure LCID-Blurry-like")
     ds.add_argument("--instrument", action="append", choices=("ACS/WFC", "WFC3/UVIS"),
                     help="instrument to draw from (repeat for both; default both)")
+    ds.add_argument("--bank", metavar="BANK_DIR",
+                    help="draw each body's morphology from a bank image (`celestialclass bank build`); "
+                         "writes hybrid.csv")
     ds.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (all cores)")
     ds.set_defaults(func=_cmd_simulate_dataset)
     ex = simsub.add_parser("exposure", help="one raw exposure; prints its truth as JSON")
@@ -368,6 +395,8 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--workers", type=int, default=0, help="data-loading worker processes")
     tr.add_argument("--validation", help="manifest evaluated at the end (metrics go into the model card)")
     tr.add_argument("--skip-bad-files", action="store_true", help="leave out missing or corrupt files")
+    tr.add_argument("--init-weights", metavar="WEIGHTS",
+                    help="start from these weights (e.g. default, with --recipe finetune): fine-tuning")
     tr.set_defaults(func=_cmd_train)
 
     dm = sub.add_parser("default-model", help="build the bundled default model from nothing (simulate, train, "
@@ -385,6 +414,19 @@ def _build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--blurry-bodies", type=int, help="bodies in the blurry set (default: the bundled model's)")
     dm.add_argument("--jobs", type=int, help="simulation worker processes (all cores)")
     dm.set_defaults(func=_cmd_default_model)
+
+    bk = sub.add_parser("bank", help="a bank of real images of galaxies and nebulae/star clusters")
+    bksub = bk.add_subparsers(dest="what", metavar="WHAT", required=True)
+    bb = bksub.add_parser("build", help="build a morphology bank from Stellarium's deep-sky images",
+                          description="Match Stellarium's deep-sky textures to its catalogue, class them "
+                                      "(galaxy / nebula-star cluster), leave out ambiguous objects and every "
+                                      "image reserved for independent evaluation, and write OUT_DIR/bank.ecsv, "
+                                      "OUT_DIR/left_out.ecsv and OUT_DIR/images/.")
+    bb.add_argument("source", metavar="SOURCE",
+                    help="Stellarium's data directory (/usr/share/stellarium after `apt install "
+                         "stellarium-data`) or the package file (`apt-get download stellarium-data`)")
+    bb.add_argument("out_dir", metavar="OUT_DIR")
+    bb.set_defaults(func=_cmd_bank_build)
 
     ev = sub.add_parser("evaluate", help="evaluate trained weights on a manifest; write a report",
                         description="Write predictions, metrics (accuracy, precision, recall, F1, confusion "

@@ -1,5 +1,6 @@
-"""Datasets: the paper's LCID manifests, MAST downloads, chips for training, splits by body."""
+"""Datasets: the paper's LCID manifests, MAST downloads, chips for training, splits by body, real-image banks."""
 
+from .bank import BANK_NAME, LEFT_OUT_NAME, BankError, build_bank, load_bank
 from .chips import ChipDataset, raw_path
 from .manifests import (BUILTIN_MANIFESTS, LABELS, REQUIRED_COLUMNS, ManifestError, load_manifest,
                         manifest_sha256, write_manifest)
@@ -8,4 +9,5 @@ from .splits import split_by_body
 
 __all__ = ["load_manifest", "write_manifest", "manifest_sha256", "split_by_body", "ChipDataset", "raw_path",
            "download_lcid", "MastArchive", "LocalArchive", "DownloadReport", "BUILTIN_MANIFESTS", "LABELS",
-           "REQUIRED_COLUMNS", "ManifestError"]
+           "REQUIRED_COLUMNS", "ManifestError", "build_bank", "load_bank", "BankError", "BANK_NAME",
+           "LEFT_OUT_NAME"]

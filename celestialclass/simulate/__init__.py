@@ -3,12 +3,14 @@
 `write_raw` lays science-area images into full raw frames; it shares the
 instrument layouts of `celestialclass.io`, so a layout is described once
 for reading and writing. `simulate_exposure` draws one exposure of a scene;
-`simulate_dataset` writes a mock LCID.
+`simulate_dataset` writes a mock LCID, of parametric bodies or of real
+objects' morphology from a bank of images (`celestialclass.simulate.hybrid`).
 """
 
 from .example import write_example_raw
 from .exposure import BLURRY_FILTERS, ExposurePlan, plan_exposure, simulate_exposure
-from .dataset import MANIFEST_COLUMNS, TRUTH_COLUMNS, simulate_dataset
+from .dataset import (BANK_COLUMNS, HYBRID_MANIFEST_NAME, MANIFEST_COLUMNS, MANIFEST_NAME, TRUTH_COLUMNS,
+                      simulate_dataset)
 from .photometry import FILTERS
 from .rawfile import write_raw
 from .scenes import SUBTYPES, chip_coverage
@@ -20,4 +22,5 @@ SIMULATOR_VERSION = "3"
 
 __all__ = ["write_raw", "write_example_raw", "simulate_exposure", "plan_exposure", "ExposurePlan",
            "SUBTYPES", "FILTERS", "BLURRY_FILTERS", "simulate_dataset", "MANIFEST_COLUMNS",
-           "TRUTH_COLUMNS", "SIMULATOR_VERSION", "chip_coverage", "chip_visibility"]
+           "TRUTH_COLUMNS", "BANK_COLUMNS", "MANIFEST_NAME", "HYBRID_MANIFEST_NAME", "SIMULATOR_VERSION",
+           "chip_coverage", "chip_visibility"]

@@ -14,20 +14,24 @@ from ..exceptions import CelestialClassError
 from ..io.instruments import LAYOUTS
 from ..utils.files import atomic_path, remove_stale_temporaries
 from ..utils.progress import progress
-from .exposure import plan_exposure, simulate_exposure
+from .exposure import plan_body, plan_exposure, simulate_exposure
 from .render import ChipGrid
-from .scenes import chip_coverage, make_body
+from .scenes import chip_coverage
 from .visibility import chip_visibility
 
-__all__ = ["simulate_dataset", "MANIFEST_COLUMNS", "TRUTH_COLUMNS", "MANIFEST_NAME"]
+__all__ = ["simulate_dataset", "MANIFEST_COLUMNS", "TRUTH_COLUMNS", "BANK_COLUMNS", "MANIFEST_NAME",
+           "HYBRID_MANIFEST_NAME"]
 
 #: The paper's manifest columns (the first, unnamed, is the row index).
 MANIFEST_COLUMNS = ("", "ID", "Instrument", "OBSID", "Filter", "RA", "DEC", "HDU Index", "Label")
 #: Extra columns of simulated manifests: the truth of each exposure.
 TRUTH_COLUMNS = ("Subtype", "Exptime", "Blurry", "Seed", "Body Seed", "Pointing U", "Pointing V",
                  "Roll", "Blur", "Coverage", "Visibility")
-#: File name of the manifest written into the output directory.
+#: Extra column of manifests of hybrid exposures: the bank image each body's morphology came from.
+BANK_COLUMNS = ("Image",)
+#: File name of the manifest written into the output directory (``hybrid.csv`` for a bank's exposures).
 MANIFEST_NAME = "manifest.csv"
+HYBRID_MANIFEST_NAME = "hybrid.csv"
 _LABELS = {"galaxy": "galaxy", "nsc": "NSC"}
 
 
@@ -37,24 +41,29 @@ def _obsid(instrument: str, seed: int, body: int, exposure: int) -> str:
     return ("j" if instrument == "ACS/WFC" else "i") + letters + "q"
 
 
-def _tasks(n_bodies, exposures_per_body, seed, blurry_fraction, instruments, galaxy_fraction):
+def _tasks(n_bodies, exposures_per_body, seed, blurry_fraction, instruments, galaxy_fraction, bank=None):
     rng = np.random.default_rng([seed, 1])
     n_galaxies = int(round(galaxy_fraction * n_bodies))
     kinds = np.array(["galaxy"] * n_galaxies + ["nsc"] * (n_bodies - n_galaxies))
     rng.shuffle(kinds)
+    order = np.random.default_rng([seed, 6]).permutation(len(bank)) if bank is not None else None
     tasks = []
     for body in range(n_bodies):
         body_seed = int(np.random.default_rng([seed, 2, body]).integers(2 ** 31))
         body_rng = np.random.default_rng([body_seed, 3])
         preference = body_rng.dirichlet(np.ones(len(instruments)))
         name = f"SIM-{'G' if kinds[body] == 'galaxy' else 'N'}{body:04d}"
+        image = None
+        if bank is not None:  # bodies cycle through the bank's images, shuffled; an object's ID is its group
+            row = bank[int(order[body % len(bank)])]
+            kinds[body], name, image = row["label"], str(row["group"]), str(row["path"])
         for exposure in range(exposures_per_body):
             exp_rng = np.random.default_rng([seed, 4, body, exposure])
             instrument = instruments[int(exp_rng.choice(len(instruments), p=preference))]
             blurry = bool(exp_rng.random() < blurry_fraction)
             exp_seed = int(exp_rng.integers(2 ** 31))
             tasks.append({"kind": str(kinds[body]), "instrument": instrument, "seed": exp_seed,
-                          "body_seed": body_seed, "blurry": blurry, "id": name,
+                          "body_seed": body_seed, "blurry": blurry, "id": name, "image": image,
                           "obsid": _obsid(instrument, seed, body, exposure)})
     return tasks
 
@@ -66,7 +75,8 @@ def _run(task_and_dir):
     visibility = None
     if not path.exists():
         truth = simulate_exposure(path, task["kind"], task["instrument"], seed=task["seed"],
-                                  body_seed=task["body_seed"], blurry=task["blurry"], target=task["id"])
+                                  body_seed=task["body_seed"], blurry=task["blurry"], target=task["id"],
+                                  image=task["image"])
         visibility = truth["visibility"]
     return _manifest_rows(task, visibility)
 
@@ -74,9 +84,9 @@ def _run(task_and_dir):
 def _manifest_rows(task, visibility=None):
     """The manifest rows of one exposure; ``visibility`` per HDU when the simulation measured it."""
     plan = plan_exposure(task["kind"], task["instrument"], seed=task["seed"], body_seed=task["body_seed"],
-                         blurry=task["blurry"])
+                         blurry=task["blurry"], image=task["image"])
     layout = LAYOUTS[plan.instrument]
-    body = make_body(plan.kind, plan.body_seed, plan.subtype)
+    body = plan_body(plan)
     rows = []
     for chip in layout.chips:
         grid = ChipGrid(layout, chip, plan.pointing_u, plan.pointing_v, plan.roll)
@@ -89,12 +99,14 @@ def _manifest_rows(task, visibility=None):
             "Coverage": round(chip_coverage(body, grid), 4),
             "Visibility": round(visibility[chip.hdu] if visibility else chip_visibility(plan, chip), 2),
         })
+        if plan.image:
+            rows[-1]["Image"] = pathlib.Path(plan.image).name
     return rows
 
 
 def simulate_dataset(out_dir, n_bodies: int, exposures_per_body: int, *, seed: int,
                      blurry_fraction: float = 0.0, instruments=("ACS/WFC", "WFC3/UVIS"),
-                     galaxy_fraction: float = 0.5, jobs: int = 1, show_progress: bool | None = None):
+                     galaxy_fraction: float = 0.5, bank=None, jobs: int = 1, show_progress: bool | None = None):
     """Write a mock LCID: raw files of simulated bodies and a manifest in the paper's columns.
 
     Each body (a galaxy or a nebula/star cluster) is seen in
@@ -118,7 +130,17 @@ def simulate_dataset(out_dir, n_bodies: int, exposures_per_body: int, *, seed: i
     instruments : sequence of str, optional
         Instruments to draw from.
     galaxy_fraction : float, optional
-        Fraction of bodies that are galaxies.
+        Fraction of bodies that are galaxies (ignored with ``bank``).
+    bank : `~astropy.table.Table`, optional
+        A morphology bank (`celestialclass.datasets.load_bank`): the bodies
+        cycle through its images in an order shuffled by ``seed`` (so
+        ``n_bodies = k * len(bank)`` draws every image ``k`` times, with its
+        own scale, orientation and stars each time), and each takes an
+        image's morphology (`celestialclass.simulate.hybrid`), its class, and its ``group`` as
+        ``ID``, so a split by ``ID`` keeps all exposures of an object, and
+        of overlapping images, on one side. The manifest is then
+        ``out_dir/hybrid.csv`` and has an ``Image`` column; the files may
+        share a directory with a parametric set.
     jobs : int, optional
         Worker processes (each simulates whole exposures).
     show_progress : bool, optional
@@ -129,7 +151,8 @@ def simulate_dataset(out_dir, n_bodies: int, exposures_per_body: int, *, seed: i
     manifest : `~astropy.table.Table`
         One row per chip: the paper's columns (``ID``, ``Instrument``,
         ``OBSID``, ``Filter``, ``RA``, ``DEC``, ``HDU Index``, ``Label``) and
-        the truth columns; also written to ``out_dir/manifest.csv``.
+        the truth columns; also written to ``out_dir/manifest.csv`` (or
+        ``hybrid.csv``).
     """
     from astropy.table import Table
 
@@ -151,8 +174,10 @@ def simulate_dataset(out_dir, n_bodies: int, exposures_per_body: int, *, seed: i
         raise CelestialClassError("output directory cannot be written", path=out_dir)
     remove_stale_temporaries(out_dir)
 
+    if bank is not None and len(bank) == 0:
+        raise CelestialClassError("the bank holds no images")
     tasks = _tasks(int(n_bodies), int(exposures_per_body), int(seed), float(blurry_fraction), instruments,
-                   float(galaxy_fraction))
+                   float(galaxy_fraction), bank)
     # Every task goes to the workers: finished exposures only need their manifest rows.
     work = [(task, str(out_dir)) for task in tasks]
     bar = dict(total=len(tasks), desc="simulate", enabled=show_progress)
@@ -167,14 +192,14 @@ def simulate_dataset(out_dir, n_bodies: int, exposures_per_body: int, *, seed: i
         per_task = list(progress(map(_run, work), **bar))
 
     rows = [row for task_rows in per_task for row in task_rows]
+    columns = MANIFEST_COLUMNS[1:] + TRUTH_COLUMNS + (BANK_COLUMNS if bank is not None else ())
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(MANIFEST_COLUMNS + TRUTH_COLUMNS)
+    writer.writerow(("",) + columns)
     for index, row in enumerate(rows):
-        writer.writerow([index] + [row[c] for c in MANIFEST_COLUMNS[1:] + TRUTH_COLUMNS])
-    with atomic_path(out_dir / MANIFEST_NAME) as tmp:
+        writer.writerow([index] + [row[c] for c in columns])
+    with atomic_path(out_dir / (MANIFEST_NAME if bank is None else HYBRID_MANIFEST_NAME)) as tmp:
         tmp.write_text(buffer.getvalue())
-    table = Table(rows=[[row[c] for c in MANIFEST_COLUMNS[1:] + TRUTH_COLUMNS] for row in rows],
-                  names=MANIFEST_COLUMNS[1:] + TRUTH_COLUMNS)
+    table = Table(rows=[[row[c] for c in columns] for row in rows], names=columns)
     table.meta["seed"] = int(seed)
     return table

@@ -14,10 +14,11 @@ from .detector import expose
 from .photometry import get_filter, sky_rate
 from .render import ChipGrid, render_rate
 from .rawfile import write_raw
+from .hybrid import bank_body
 from .scenes import SUBTYPES, make_body, object_layers, scene_layers
 from .visibility import chip_visibility
 
-__all__ = ["ExposurePlan", "plan_exposure", "simulate_exposure", "BLURRY_FILTERS"]
+__all__ = ["ExposurePlan", "plan_exposure", "plan_body", "simulate_exposure", "BLURRY_FILTERS"]
 
 #: Filters of blurry exposures: low-throughput UV and narrow bands (as in LCID-Blurry).
 BLURRY_FILTERS = {"ACS/WFC": ("F435W", "F502N", "F658N", "F660N"),
@@ -51,6 +52,7 @@ class ExposurePlan:
     sky_v: float
     ra: float
     dec: float
+    image: str = ""
 
     def truth(self) -> dict:
         """The plan as a plain dict (the exposure's truth)."""
@@ -59,7 +61,7 @@ class ExposurePlan:
 
 def plan_exposure(kind: str, instrument: str, *, seed: int, body_seed: int | None = None,
                   subtype: str | None = None, filter: str | None = None, exptime: float | None = None,
-                  blurry: bool = False) -> ExposurePlan:
+                  blurry: bool = False, image: str | None = None) -> ExposurePlan:
     """Decide an exposure from its seed (and its body's seed), without drawing it.
 
     Parameters are those of `simulate_exposure`.
@@ -72,7 +74,7 @@ def plan_exposure(kind: str, instrument: str, *, seed: int, body_seed: int | Non
     if exptime is not None and not (np.isfinite(exptime) and exptime > 0):
         raise CelestialClassError(f"exposure time must be positive, got {exptime!r}")
     body_seed = seed if body_seed is None else body_seed
-    body = make_body(kind, body_seed, subtype)
+    body = bank_body(kind, body_seed, str(image)) if image else make_body(kind, body_seed, subtype)
     rng = np.random.default_rng([seed, 101])
     if filter is None:
         names = BLURRY_FILTERS[layout.name] if blurry else tuple(_FILTER_WEIGHTS[layout.name])
@@ -96,13 +98,21 @@ def plan_exposure(kind: str, instrument: str, *, seed: int, body_seed: int | Non
     dec_exp = dec + pv / 3600.0
     ra_exp = (ra + pu / 3600.0 / max(np.cos(np.radians(dec)), 1e-3)) % 360
     return ExposurePlan(kind, body.subtype, layout.name, filter, exptime, int(seed), int(body_seed),
-                        pu, pv, roll, blur, satellite, sky_v, round(ra_exp, 6), round(dec_exp, 6))
+                        pu, pv, roll, blur, satellite, sky_v, round(ra_exp, 6), round(dec_exp, 6),
+                        str(image) if image else "")
+
+
+def plan_body(plan: ExposurePlan):
+    """The body a plan's exposure sees (`~celestialclass.simulate.scenes.Body`)."""
+    if plan.image:
+        return bank_body(plan.kind, plan.body_seed, plan.image)
+    return make_body(plan.kind, plan.body_seed, plan.subtype)
 
 
 def simulate_exposure(path, kind: str, instrument: str, *, seed: int, filter: str | None = None,
                       exptime: float | None = None, subtype: str | None = None,
                       body_seed: int | None = None, blurry: bool = False, target: str | None = None,
-                      overwrite: bool = False) -> dict:
+                      image: str | None = None, overwrite: bool = False) -> dict:
     """Simulate one raw exposure (both chips) of a galaxy or a nebula/star cluster.
 
     Parameters
@@ -130,6 +140,10 @@ def simulate_exposure(path, kind: str, instrument: str, *, seed: int, filter: st
         with a degraded PSF.
     target : str, optional
         ``TARGNAME`` to write.
+    image : str, optional
+        A bank image (`celestialclass.datasets.bank`) whose morphology the
+        body takes (`celestialclass.simulate.hybrid`); ``kind`` is then the
+        bank row's class and ``subtype`` is ignored.
     overwrite : bool, optional
         Replace an existing file.
 
@@ -154,14 +168,14 @@ def simulate_exposure(path, kind: str, instrument: str, *, seed: int, filter: st
     [(2048, 4096), (2048, 4096)]
     """
     plan = plan_exposure(kind, instrument, seed=seed, body_seed=body_seed, subtype=subtype,
-                         filter=filter, exptime=exptime, blurry=blurry)
+                         filter=filter, exptime=exptime, blurry=blurry, image=image)
     path = pathlib.Path(path)
     if path.exists() and not overwrite:
         raise CelestialClassError("file exists; pass overwrite=True to replace it", path=path)
     if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
         raise CelestialClassError("output directory does not exist or cannot be written", path=path)
     layout = get_layout(plan.instrument)
-    body = make_body(plan.kind, plan.body_seed, plan.subtype)
+    body = plan_body(plan)
     rng = np.random.default_rng([plan.seed, 202])
     sky = sky_rate(layout.name, plan.filter, layout.pixel_scale, plan.sky_v)
     images, effects, visibility = {}, {}, {}

@@ -58,9 +58,12 @@ class Body:
         Three disk scale lengths or effective radii (galaxies), ten core
         radii (globular clusters), twice the half-density radius or size (open
         clusters, H II regions, reflection nebulae), the shell's outer edge
-        (planetary nebulae).
+        (planetary nebulae); for a body drawn from a bank image, the radius
+        that holds 90 % of its light (`celestialclass.simulate.hybrid`).
         """
         p = self.params
+        if self.subtype == "bank":
+            return float(p["radius"])
         if self.kind == "galaxy":
             radius = 3 * max(p["scale_length"] if p["mu0"] < 30 else 0.0, p["bulge_re"])
             if p.get("second"):
@@ -603,6 +606,10 @@ def chip_coverage(body: Body, grid: ChipGrid) -> float:
 
 def object_layers(body: Body, grid: ChipGrid) -> Layers:
     """What ``body`` itself puts on the chip of ``grid`` (no foreground stars or background galaxies)."""
+    if body.subtype == "bank":
+        from .hybrid import bank_layers
+
+        return bank_layers(body, grid)
     return _SCENES[body.subtype](body, grid)
 
 

@@ -108,12 +108,13 @@ def chip_visibility(plan, chip, layers=None) -> float:
     from ..io.instruments import get_layout
     from .detector import DETECTORS
     from .photometry import sky_rate
-    from .scenes import make_body, object_layers
+    from .exposure import plan_body
+    from .scenes import object_layers
 
     layout = get_layout(plan.instrument)
     grid = ChipGrid(layout, chip, plan.pointing_u, plan.pointing_v, plan.roll)
     if layers is None:
-        layers = object_layers(make_body(plan.kind, plan.body_seed, plan.subtype), grid)
+        layers = object_layers(plan_body(plan), grid)
     signal = object_block_rates(layers, grid, plan.filter) * plan.exptime
     pixels = float(BLOCK * BLOCK)
     background = (sky_rate(layout.name, plan.filter, layout.pixel_scale, plan.sky_v)

@@ -104,6 +104,21 @@ def _loss(loss_fn, logits, y):
     return loss_fn(logits.float(), y), logits
 
 
+def _initial_weights(spec, architecture, preprocess):
+    """``({'name', 'sha256'}, state_dict)`` of the weights a run starts from, or None; checked against the run."""
+    if spec is None:
+        return None
+    from ..weights import resolve_weights
+
+    entry = resolve_weights(spec)
+    if entry.architecture != architecture:
+        raise CelestialClassError(f"initial weights {entry.name!r} are for {entry.architecture}, not {architecture}")
+    if entry.preprocess != preprocess.to_dict():
+        raise CelestialClassError(f"initial weights {entry.name!r} were trained with other preprocessing "
+                                  f"({entry.preprocess}) than this recipe's ({preprocess.to_dict()})")
+    return {"name": entry.name, "sha256": entry.sha256}, entry.load_state()
+
+
 def _lr(recipe, step, total):
     if recipe.schedule == "cosine":
         return recipe.lr * 0.5 * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
@@ -126,7 +141,8 @@ def train(model, manifest, data_dir, out_dir, *, recipe="paper", seed: int = 0, 
           epochs: int | None = None, batch_size: int | None = None, lr: float | None = None,
           accumulation: int | None = None, max_steps: int | None = None, checkpoint_every: int = 100,
           resume: bool = False, deterministic: bool = True, num_workers: int = 0, on_error: str = "raise",
-          validation=None, show_progress: bool | None = None, command: str | None = None) -> dict:
+          validation=None, show_progress: bool | None = None, command: str | None = None,
+          init_weights=None) -> dict:
     """Train a registered model on the chips of a manifest; write weights, a model card and a log.
 
     Parameters
@@ -167,6 +183,14 @@ def train(model, manifest, data_dir, out_dir, *, recipe="paper", seed: int = 0, 
     show_progress : bool, optional
     command : str, optional
         The command line to record in the model card.
+    init_weights : str or path-like, optional
+        Start from these weights instead of a random initialisation (a name
+        from `celestialclass.weights.list_weights`, such as ``"default"``, or
+        a training output; see `celestialclass.weights.resolve_weights`):
+        fine-tuning, for example the bundled model on a user's own labelled
+        chips with the ``finetune`` recipe. They must be weights of
+        ``model`` with the recipe's preprocessing; their sha256 is verified
+        and recorded in the checkpoint's configuration and the model card.
 
     Returns
     -------
@@ -194,14 +218,15 @@ def train(model, manifest, data_dir, out_dir, *, recipe="paper", seed: int = 0, 
                       epochs=epochs, batch_size=batch_size, lr=lr, accumulation=accumulation,
                       max_steps=max_steps, checkpoint_every=checkpoint_every, resume=resume,
                       deterministic=deterministic, num_workers=num_workers, on_error=on_error,
-                      validation=validation, show_progress=show_progress, command=command)
+                      validation=validation, show_progress=show_progress, command=command,
+                      init_weights=init_weights)
     finally:
         torch.use_deterministic_algorithms(previous)
 
 
 def _train(model, manifest, data_dir, out_dir, *, recipe, seed, device, epochs, batch_size, lr, accumulation,
            max_steps, checkpoint_every, resume, deterministic, num_workers, on_error, validation, show_progress,
-           command) -> dict:
+           command, init_weights=None) -> dict:
     import torch
 
     from ..datasets import ChipDataset, load_manifest
@@ -229,6 +254,9 @@ def _train(model, manifest, data_dir, out_dir, *, recipe, seed, device, epochs, 
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     net = get_model(info.name)
+    start = _initial_weights(init_weights, info.name, preprocess)
+    if start is not None:
+        net.load_state_dict(start[1])
     _check_geometry(net, preprocess, info.name)
     stem = _fixed_stem(net)
     learned = net.body if stem is not None else net
@@ -237,6 +265,8 @@ def _train(model, manifest, data_dir, out_dir, *, recipe, seed, device, epochs, 
         raise CelestialClassError("no chips to train on", path=data_dir)
     config = {"model": info.name, "recipe": recipe.to_dict(), "seed": int(seed), "preprocess": preprocess.to_dict(),
               "manifest_sha256": table.meta.get("sha256"), "chips": len(dataset), "world_size": ctx.world_size}
+    if start is not None:
+        config["init_weights"] = start[0]
 
     # channels-last: oneDNN's convolutions on CPU (and cuDNN's with AMP) run up to twice as fast
     net.to(ctx.device, memory_format=torch.channels_last)
@@ -388,7 +418,7 @@ def _train(model, manifest, data_dir, out_dir, *, recipe, seed, device, epochs, 
         "preprocess": preprocess.to_dict(),
         "training": {"recipe": recipe.to_dict(), "seed": int(seed), "steps": step, "epochs_completed": epoch,
                      "complete": result["complete"], "world_size": ctx.world_size, "device": ctx.device,
-                     "command": command,
+                     "command": command, "init_weights": start[0] if start is not None else None,
                      "manifest": {"source": table.meta.get("source"), "sha256": table.meta.get("sha256"),
                                   "chips": len(dataset), "bodies": len(set(dataset.manifest["ID"]))},
                      "data": "simulated exposures (celestialclass.simulate)" if simulated

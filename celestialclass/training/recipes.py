@@ -75,7 +75,9 @@ class Recipe:
 
 #: Named recipes. ``paper``: SGD, lr 1e-4, batch 4, cross-entropy, 20 epochs (the paper's).
 #: ``default`` trains the bundled default model (CelestialNet-Lite, full chips);
-#: ``default-resize`` is the same budget on LCID-Resize input, for the baseline it is compared with.
+#: ``default-resize`` is the same budget on LCID-Resize input, for the baseline it is compared with;
+#: ``finetune`` adapts trained weights (``train(..., init_weights=...)``) to new chips: the ``default``
+#: recipe at a tenth of its learning rate, for 8 epochs.
 RECIPES = {
     "paper": Recipe("paper"),
     "paper-resize": Recipe("paper-resize", data="LCID-Resize"),
@@ -87,6 +89,8 @@ RECIPES = {
                       schedule="cosine", augment=True, crop=0.75, cache=True),
     "default-resize": Recipe("default-resize", optimizer="adamw", lr=1e-3, weight_decay=1e-4, batch_size=16,
                              epochs=30, schedule="cosine", augment=True, crop=0.75, data="LCID-Resize", cache=True),
+    "finetune": Recipe("finetune", optimizer="adamw", lr=1e-4, weight_decay=1e-4, batch_size=16, epochs=8,
+                       schedule="cosine", augment=True, crop=0.75, cache=True),
 }
 
 

@@ -1,0 +1,237 @@
+"""Hybrid exposures: a real object's morphology, from a bank image, through the simulator's own physics.
+
+A bank image (`celestialclass.datasets.bank`) is a processed 8-bit picture at
+0.4-13 arcsec per pixel, while a raw ACS/WFC chip has 0.05 arcsec pixels. The
+simulator takes from the image only what it can: where the object's light is
+and how it is shaped. Everything the image lacks at HST resolution comes from
+the simulator, the same way for both classes:
+
+1. **Light.** The image is read as linear light: the 8-bit values are taken
+   as sRGB-encoded (inverse sRGB transfer), then an unknown display stretch is
+   undone by a further power ``stretch`` drawn per body from 1 to 2.2 (these
+   are processed pictures whose curves are not published: a power law is the
+   assumption, and drawing it is honest about not knowing it). The sky level
+   (the median of the image's border) is subtracted, the edges are tapered to
+   zero, and the result is scaled so that its 99.5th percentile has a surface
+   brightness ``mu_peak`` drawn from 18.5 to 22.5 AB mag/arcsec^2.
+   The blue, green and red channels become continuum layers with 16,000 K,
+   5,800 K and 4,200 K blackbody spectra, so a filter sees the colour of the
+   picture roughly where it should.
+2. **Point sources in the picture** (foreground stars, cluster members) are
+   found as peaks above the median-filtered image, removed from the smooth
+   light, and drawn again as point sources of the same flux through the
+   instrument's PSF, instead of as blurred blobs.
+3. **Resolved point sources where the picture has light**: stars drawn tile
+   by tile with a density proportional to the smooth light (``star_density``
+   per arcsec^2 at the 99.5th-percentile level) and a power-law luminosity
+   function, the same recipe for galaxies and clusters; and fractal texture
+   below the picture's resolution.
+4. **Scale, orientation, partial views.** The picture's width on the sky is
+   drawn from 150 to 1,500 arcsec whatever its true size (neither class can
+   be told by size; a chip is 205 x 102 arcsec), it is mirrored at random,
+   and exposures point anywhere within it (the simulator's usual pointing
+   rule), so many chips show only part of the object.
+5. **The rest** is the simulator's: foreground stars, background galaxies,
+   sky, PSF, photon and read noise, cosmic rays, bias, saturation
+   (`celestialclass.simulate.scenes.scene_layers` and
+   `celestialclass.simulate.detector`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from ..exceptions import CelestialClassError
+from .render import ChipGrid, Layers
+from .scenes import Body, _luminosity, _sample, _texture, _tile_points, _log_u, _u
+
+__all__ = ["bank_body", "bank_layers", "BANK_SUBTYPE"]
+
+#: Sub-type of a body drawn from a bank image.
+BANK_SUBTYPE = "bank"
+#: Continuum spectrum of each colour channel (OpenCV order: blue, green, red).
+_CHANNEL_SEDS = ("young", "sun", "old")
+_PEAK_PERCENTILE = 99.5
+_TAPER = 0.06  # fraction of the image's width over which its edges fade to zero
+_MEDIAN = 15  # pixels: the picture's point sources are what stands above its median over this window
+
+
+def _srgb_to_linear(v: np.ndarray) -> np.ndarray:
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_image(path: str):
+    """The picture's display values as float32 in [0, 1] (rows, cols, 3; OpenCV's BGR order)."""
+    import cv2
+
+    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise CelestialClassError("cannot read the bank image", path=path)
+    depth = 65535.0 if image.dtype == np.uint16 else 255.0
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    elif image.shape[2] == 4:  # alpha: Stellarium blends the picture with the sky; keep its colours only
+        image = image[:, :, :3]
+    return (image.astype(np.float32) / np.float32(depth)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _linear_light(path: str, stretch: float):
+    """Smooth linear light per channel, its point sources, and the light's radius (image pixels).
+
+    Returns
+    -------
+    smooth : ndarray (rows, cols, 3)
+        Sky-subtracted, tapered, point sources removed; its luminance has
+        99.5th percentile 1.
+    points : tuple of ndarrays
+        Row, column and per-channel flux (same units times pixels) of the point sources found.
+    radius : float
+        Radius about the centre that holds 90 % of the smooth luminance.
+    """
+    from scipy import ndimage
+
+    display = _read_image(path)
+    image = _srgb_to_linear(display).astype(np.float32) ** np.float32(stretch)
+    border = np.concatenate([image[:4].reshape(-1, 3), image[-4:].reshape(-1, 3),
+                             image[:, :4].reshape(-1, 3), image[:, -4:].reshape(-1, 3)])
+    image = np.clip(image - np.median(border, axis=0), 0, None)
+    rows, cols = image.shape[:2]
+    ramp_r = np.clip(np.minimum(np.arange(rows), rows - 1 - np.arange(rows)) / (_TAPER * rows), 0, 1)
+    ramp_c = np.clip(np.minimum(np.arange(cols), cols - 1 - np.arange(cols)) / (_TAPER * cols), 0, 1)
+    image *= (np.sin(0.5 * np.pi * ramp_r)[:, None] * np.sin(0.5 * np.pi * ramp_c)[None, :])[:, :, None] ** 2
+    # Point sources are found on the display values, whose 8-bit steps are even (the linear ones are not):
+    # a peak stands above the median over _MEDIAN pixels by 6 times the noise and by at least 4 steps.
+    shown = display.mean(axis=2)
+    residual = shown - ndimage.median_filter(shown, size=_MEDIAN)
+    noise = max(1.4826 * float(np.median(np.abs(residual - np.median(residual)))), 1.0 / 255)
+    peaks = (residual > max(6 * noise, 4.0 / 255)) & (residual == ndimage.maximum_filter(residual, 3))
+    star = ndimage.binary_dilation(residual > 2 * noise, iterations=2)
+    # Point sources: the residual flux within 2 pixels of each peak, per channel.
+    labels, count = ndimage.label(ndimage.binary_dilation(peaks, iterations=2) & star)
+    smooth = image.copy()
+    points = (np.zeros(0), np.zeros(0), np.zeros((0, 3)))
+    if count:
+        channel_median = np.stack([ndimage.median_filter(image[:, :, c], size=_MEDIAN) for c in range(3)], axis=2)
+        excess = np.clip(image - channel_median, 0, None)
+        index = np.arange(1, count + 1)
+        centres = np.array(ndimage.center_of_mass(excess.mean(axis=2), labels, index)).reshape(-1, 2)
+        flux = np.stack([ndimage.sum(excess[:, :, c], labels, index) for c in range(3)], axis=1)
+        points = (centres[:, 0], centres[:, 1], flux)
+        smooth[star] = channel_median[star]
+    scale = np.percentile(smooth.mean(axis=2), _PEAK_PERCENTILE)
+    if not scale > 0:
+        raise CelestialClassError("the bank image holds no light above its border's level", path=path)
+    smooth /= np.float32(scale)
+    points = (points[0], points[1], points[2] / scale)
+    yy, xx = np.mgrid[:rows, :cols]
+    r = np.hypot(yy - (rows - 1) / 2, xx - (cols - 1) / 2).ravel()
+    order = np.argsort(r)
+    cumulative = np.cumsum(smooth.mean(axis=2).ravel()[order])
+    radius = float(r[order][np.searchsorted(cumulative, 0.9 * cumulative[-1])])
+    return smooth.astype(np.float32), points, radius
+
+
+def bank_body(kind: str, seed: int, image: str) -> Body:
+    """A body whose morphology comes from the bank image ``image``; parameters drawn from ``seed``.
+
+    Parameters
+    ----------
+    kind : {'galaxy', 'nsc'}
+        The bank row's class.
+    seed : int
+        Seed of the body: same seed, same scale, orientation, stretch and stars.
+    image : str
+        The bank image's file.
+
+    Exposures point within ``extent``, 0.8 times the radius that holds 90 %
+    of the picture's light, as they point within a parametric body's.
+    """
+    rng = np.random.default_rng([seed, 17])
+    width = _log_u(rng, 150.0, 1500.0)  # arcsec on the sky
+    stretch = round(_u(rng, 1.0, 2.2), 1)  # rounded: bodies share the cached linear light
+    smooth, _, radius = _linear_light(str(image), stretch)
+    scale = width / smooth.shape[1]
+    p = {"image": str(image), "scale": scale, "width": width, "stretch": stretch,
+         "flip": bool(rng.random() < 0.5), "pa": _u(rng, 0, 360), "mu_peak": _u(rng, 18.5, 22.5),
+         "star_density": _log_u(rng, 0.02, 3.0), "star_bright": _u(rng, 18.0, 22.0),
+         "texture": _u(rng, 0.1, 0.5), "field_density": _log_u(rng, 0.002, 0.06),
+         "background_density": _log_u(rng, 0.004, 0.012), "radius": radius * scale,
+         "extent": 0.8 * radius * scale}
+    return Body(kind, BANK_SUBTYPE, int(seed), p)
+
+
+def _to_image(body: Body, u, v, shape):
+    """Image (row, col) of body-frame positions (arcsec)."""
+    p = body.params
+    c, s = math.cos(math.radians(p["pa"])), math.sin(math.radians(p["pa"]))
+    x = (c * u + s * v) / p["scale"]
+    y = (-s * u + c * v) / p["scale"]
+    if p["flip"]:
+        x = -x
+    return y + (shape[0] - 1) / 2, x + (shape[1] - 1) / 2
+
+
+def _from_image(body: Body, row, col, shape):
+    p = body.params
+    x = (np.asarray(col) - (shape[1] - 1) / 2) * p["scale"]
+    y = (np.asarray(row) - (shape[0] - 1) / 2) * p["scale"]
+    if p["flip"]:
+        x = -x
+    c, s = math.cos(math.radians(p["pa"])), math.sin(math.radians(p["pa"]))
+    return c * x - s * y, s * x + c * y
+
+
+def bank_layers(body: Body, grid: ChipGrid) -> Layers:
+    """What a bank body puts on the chip of ``grid`` (see the module docstring)."""
+    import cv2
+    from scipy import ndimage
+
+    p = body.params
+    smooth, (prow, pcol, pflux), _ = _linear_light(p["image"], p["stretch"])
+    u, v = grid.coarse_grid
+    row, col = _to_image(body, u, v, smooth.shape)
+    sampled = cv2.remap(smooth, col.astype(np.float32), row.astype(np.float32), cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    tex = np.clip(1 + p["texture"] * _sample(_texture([body.seed, 61], beta=2.6), u, v, 40.0), 0, None)
+    sb = np.float32(10 ** (-0.4 * p["mu_peak"])) * tex
+    layers = Layers(continuum={sed: (sampled[:, :, c] * sb).astype(np.float32)
+                               for c, sed in enumerate(_CHANNEL_SEDS)})
+
+    # The picture's own point sources, at their flux (AB at 550 nm from the green channel's share).
+    pixel_area = p["scale"] ** 2
+    points = {}
+    if len(pflux):
+        pu, pv = _from_image(body, prow, pcol, smooth.shape)
+        total = pflux.sum(axis=1)
+        keep = total > 0
+        blue_red = np.log10(np.clip(pflux[keep, 0], 1e-9, None) / np.clip(pflux[keep, 2], 1e-9, None))
+        points = {"u": pu[keep], "v": pv[keep],
+                  "mag": p["mu_peak"] - 2.5 * np.log10(total[keep] / 3 * pixel_area),
+                  "temperature": np.clip(5800 * 10 ** (0.8 * blue_red), 3000, 30000),
+                  "embedded": np.zeros(int(keep.sum()), bool)}
+
+    # Resolved stars where the picture has light.
+    luminance = smooth.mean(axis=2)
+    peak = float(luminance.max())
+    density0 = p["star_density"]
+
+    def density(uu, vv):
+        r, c = _to_image(body, np.asarray(uu), np.asarray(vv), luminance.shape)
+        return density0 * ndimage.map_coordinates(luminance, [np.ravel(r), np.ravel(c)], order=1,
+                                                  mode="constant", cval=0.0).reshape(np.shape(uu))
+
+    def draw(rng, n):
+        return {"mag": _luminosity(rng, n, p["star_bright"], p["star_bright"] + 8.0, 0.3),
+                "temperature": np.exp(rng.uniform(np.log(3500), np.log(25000), n)),
+                "embedded": np.ones(n, bool)}
+
+    resolved = _tile_points(body, 9, grid, density, lambda a, b: density0 * peak, draw)
+    from .scenes import _merge_points
+
+    layers.stars = _merge_points(points, resolved)
+    return layers
