@@ -201,9 +201,12 @@ def _cmd_lcid_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_lcid_split(args: argparse.Namespace) -> int:
-    from .datasets import load_manifest, split_by_body, write_manifest
+    from .datasets import load_manifest, shows_object, split_by_body, write_manifest
 
-    train, test = split_by_body(load_manifest(args.manifest), args.test_fraction, seed=args.seed)
+    table = load_manifest(args.manifest)
+    if args.shown_only:
+        table = table[shows_object(table)]
+    train, test = split_by_body(table, args.test_fraction, seed=args.seed)
     write_manifest(train, args.train)
     write_manifest(test, args.test)
     for name, part in (("train", train), ("test", test)):
@@ -474,6 +477,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--train", required=True, help="output CSV of the training part")
     sp.add_argument("--test", required=True, help="output CSV of the test part")
+    sp.add_argument("--shown-only", action="store_true",
+                    help="simulated manifests: keep only chips that show their object (Coverage >= 0.01, "
+                         "Visibility >= 5; see celestialclass.datasets.shows_object)")
     sp.set_defaults(func=_cmd_lcid_split)
     return parser
 

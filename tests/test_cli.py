@@ -79,3 +79,21 @@ def test_simulate_exposure_cli(tmp_path, capsys):
     assert main(["simulate", "exposure", str(path), "--kind", "nsc", "--instrument", "ACS/WFC",
                  "--seed", "3", "--filter", "F275W"]) == 1
     assert "unknown ACS/WFC filter 'F275W'" in capsys.readouterr().err
+
+
+def test_lcid_split_shown_only(mock_lcid, tmp_path, capsys):
+    from celestialclass.datasets import load_manifest, shows_object
+
+    manifest = load_manifest(mock_lcid / "manifest.csv")
+    shown = shows_object(manifest)
+    # The tiny mock LCID's second nebula shows nothing of itself on either chip.
+    assert not shown[manifest["ID"] == "SIM-N0001"].any() and shown[manifest["ID"] != "SIM-N0001"].all()
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    split = ["lcid", "split", str(mock_lcid / "manifest.csv"), "--test-fraction", "0.5", "--train", str(train),
+             "--test", str(test)]
+    assert main(split) == 0
+    assert len(load_manifest(train)) + len(load_manifest(test)) == len(manifest)
+    assert main(split + ["--shown-only"]) == 1  # one nebula left: nothing to split it by
+    assert "class 'nsc' has 1 body" in capsys.readouterr().err
+    assert main(["lcid", "split", "lcid-test", "--shown-only", "--train", str(train), "--test", str(test)]) == 1
+    assert "not a simulated manifest: no Coverage or Visibility column" in capsys.readouterr().err

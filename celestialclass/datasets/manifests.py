@@ -7,14 +7,18 @@ import pathlib
 
 from ..exceptions import CelestialClassError
 
-__all__ = ["load_manifest", "write_manifest", "manifest_sha256", "REQUIRED_COLUMNS", "LABELS", "BUILTIN_MANIFESTS",
-           "ManifestError"]
+__all__ = ["load_manifest", "write_manifest", "manifest_sha256", "shows_object", "REQUIRED_COLUMNS", "LABELS",
+           "BUILTIN_MANIFESTS", "ManifestError", "MIN_COVERAGE", "MIN_VISIBILITY"]
 
 #: Columns every manifest has (the paper's, less its unnamed index).
 REQUIRED_COLUMNS = ("ID", "Instrument", "OBSID", "Filter", "RA", "DEC", "HDU Index", "Label")
 #: Manifest label -> class name (the package's vocabulary is ``("galaxy", "nsc")``).
 LABELS = {"galaxy": "galaxy", "nsc": "nsc", "NSC": "nsc"}
 _DATA = pathlib.Path(__file__).parent / "data"
+#: A simulated chip shows its object when the object covers at least this fraction of it (``Coverage``) ...
+MIN_COVERAGE = 0.01
+#: ... and reaches this signal-to-noise ratio over 1 % of it (``Visibility``).
+MIN_VISIBILITY = 5.0
 #: Manifests shipped with the package (credit: Zhang et al. 2024 and their repository).
 BUILTIN_MANIFESTS = {"lcid-test": _DATA / "lcid_test_manifest.csv",
                      "lcid-blurry": _DATA / "lcid_blurry_manifest.csv"}
@@ -111,3 +115,28 @@ def write_manifest(table, path) -> None:
         writer.writerow([index] + [row[c] for c in columns])
     with atomic_path(path) as tmp:
         tmp.write_text(buffer.getvalue())
+
+
+def shows_object(table, min_coverage: float = MIN_COVERAGE, min_visibility: float = MIN_VISIBILITY):
+    """Which chips of a simulated manifest show their object (a boolean array).
+
+    LCID's chips were labelled by people who saw the object on them; a
+    simulated chip can hold only sky next to a compact object, or an object
+    below the noise. A chip shows its object when ``Coverage`` (the fraction
+    of the chip within the object's visible radius) is at least
+    ``min_coverage`` and ``Visibility`` (the object's S/N over 1 % of the
+    chip, `celestialclass.simulate.chip_visibility`) at least
+    ``min_visibility``.
+
+    Raises
+    ------
+    ManifestError
+        The manifest lacks the simulator's ``Coverage`` and ``Visibility`` columns.
+    """
+    import numpy as np
+
+    missing = [c for c in ("Coverage", "Visibility") if c not in table.colnames]
+    if missing:
+        raise ManifestError(f"not a simulated manifest: no {' or '.join(missing)} column",
+                            path=table.meta.get("source"))
+    return (np.asarray(table["Coverage"]) >= min_coverage) & (np.asarray(table["Visibility"]) >= min_visibility)

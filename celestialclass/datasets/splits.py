@@ -40,7 +40,7 @@ def split_by_body(manifest, test_fraction: float = 0.2, seed: int = 0):
     rng = np.random.default_rng(seed)
     ids = np.asarray(manifest["ID"]).astype(str)
     test_bodies = set()
-    for label in sorted(set(manifest["label"])):
+    for label in sorted(set(str(v) for v in manifest["label"])):
         in_class = np.asarray(manifest["label"]) == label
         bodies = sorted(set(ids[in_class]))
         if len(bodies) < 2:

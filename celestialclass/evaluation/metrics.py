@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["confusion_matrix", "classification_metrics", "roc_curve", "roc_auc", "breakdown"]
+__all__ = ["confusion_matrix", "classification_metrics", "roc_curve", "roc_auc", "breakdown", "bootstrap_intervals"]
 
 
 def confusion_matrix(true, predicted, n_classes: int = 2) -> np.ndarray:
@@ -95,3 +95,62 @@ def breakdown(predictions, column: str, class_names=("galaxy", "nsc")):
         rows.append((value, m["n"], m["accuracy"], m["f1"][class_names[0]], m["f1"][class_names[1]], m["roc_auc"]))
     return Table(rows=rows, names=(column, "n", "accuracy", f"f1_{class_names[0]}", f"f1_{class_names[1]}",
                                    "roc_auc"), dtype=(str, int, float, float, float, float))
+
+
+def bootstrap_intervals(predictions, groups, class_names=("galaxy", "nsc"), *, level: float = 0.95,
+                        n_resamples: int = 2000, seed: int = 0) -> dict:
+    """Confidence intervals of accuracy and per-class recall, by bootstrap over objects.
+
+    Chips of one object are not independent (they share its morphology), so
+    the resampling draws whole objects (``groups``: one label per chip, such
+    as a manifest's ``ID``) with replacement, and every chip of a drawn
+    object comes along.
+
+    Parameters
+    ----------
+    predictions : `~astropy.table.Table` or dict of arrays
+        Columns ``true`` and ``predicted`` (class indices).
+    groups : array-like
+        The object of each chip.
+    level : float, optional
+        Coverage of the central interval.
+    n_resamples, seed : int, optional
+
+    Returns
+    -------
+    intervals : dict
+        ``level``, ``objects`` (how many), ``accuracy`` ([low, high]) and
+        ``recall`` ({class: [low, high]}); an interval is NaN where a
+        resample has no chip of the class.
+
+    Examples
+    --------
+    >>> from celestialclass.evaluation.metrics import bootstrap_intervals
+    >>> ci = bootstrap_intervals({"true": [0, 0, 1, 1], "predicted": [0, 0, 1, 1]}, ["a", "a", "b", "c"])
+    >>> ci["objects"], ci["accuracy"]
+    (3, [1.0, 1.0])
+    """
+    true = np.asarray(predictions["true"], int)
+    right = true == np.asarray(predictions["predicted"], int)
+    names, index = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    # Per object: chips, and right chips, per class.
+    chips = np.zeros((len(names), len(class_names)))
+    hits = np.zeros((len(names), len(class_names)))
+    np.add.at(chips, (index, true), 1)
+    np.add.at(hits, (index, true), right)
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(len(names), np.full(len(names), 1 / len(names)), size=n_resamples)
+    drawn_chips, drawn_hits = draws @ chips, draws @ hits
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = drawn_hits.sum(1) / drawn_chips.sum(1)
+        recall = drawn_hits / drawn_chips
+    tail = 100 * (1 - level) / 2
+
+    def interval(values):
+        values = values[np.isfinite(values)]
+        if len(values) < n_resamples:
+            return [float("nan"), float("nan")]
+        return [float(v) for v in np.percentile(values, [tail, 100 - tail])]
+
+    return {"level": level, "objects": int(len(names)), "accuracy": interval(accuracy),
+            "recall": {name: interval(recall[:, k]) for k, name in enumerate(class_names)}}

@@ -117,18 +117,22 @@ def write_report(predictions, out_dir, *, model: str, data_set: str, measured_on
     chips); with ``plots``: ``confusion.png``,
     ``roc.png`` and, given the training log, ``training.png``.
     ``weights_sha256``, when given, is recorded in ``metrics.json``: it says
-    which weights the report belongs to.
+    which weights the report belongs to. ``metrics["interval"]`` gives 95 %
+    confidence intervals of accuracy and recall by bootstrap over objects
+    (the manifest's ``ID``; `~celestialclass.evaluation.metrics.bootstrap_intervals`).
 
     Returns
     -------
     metrics : dict
     """
     from ..utils.files import atomic_path
-    from .metrics import breakdown, classification_metrics
+    from .metrics import bootstrap_intervals, breakdown, classification_metrics
 
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics = classification_metrics(predictions)
+    if "ID" in predictions.colnames and len(predictions):
+        metrics["interval"] = bootstrap_intervals(predictions, predictions["ID"])
     metrics["preprocess_ms"] = float(np.mean(predictions["preprocess_ms"]))
     metrics["classify_ms"] = float(np.mean(predictions["classify_ms"]))
     metrics["measured_on"] = measured_on

@@ -17,10 +17,14 @@ the simulator, the same way for both classes:
    The blue, green and red channels become continuum layers with 16,000 K,
    5,800 K and 4,200 K blackbody spectra, so a filter sees the colour of the
    picture roughly where it should.
-2. **Point sources in the picture** (foreground stars, cluster members) are
-   found as peaks above the median-filtered image, removed from the smooth
-   light, and drawn again as point sources of the same flux through the
-   instrument's PSF, instead of as blurred blobs.
+2. **What the picture cannot resolve becomes point sources.** The smooth
+   light is the picture's 7 x 7 median; where the picture stands above it
+   by more than its noise and by a quarter of the median itself (foreground
+   stars, cluster members, knots; not a smooth ridge such as a thin disk), the
+   excess is drawn as point sources of the same flux through the
+   instrument's PSF, instead of as blurred blobs: one source per compact
+   patch (up to 16 pixels), at its centroid, and one per pixel, placed at
+   random within it, in larger patches (a crowded cluster, a knotty arm).
 3. **Resolved point sources where the picture has light**: stars drawn tile
    by tile with a density proportional to the smooth light (``star_density``
    per arcsec^2 at the 99.5th-percentile level) and a power-law luminosity
@@ -56,7 +60,9 @@ BANK_SUBTYPE = "bank"
 _CHANNEL_SEDS = ("young", "sun", "old")
 _PEAK_PERCENTILE = 99.5
 _TAPER = 0.06  # fraction of the image's width over which its edges fade to zero
-_MEDIAN = 15  # pixels: the picture's point sources are what stands above its median over this window
+_MEDIAN = 7  # pixels: the picture's smooth light is its median over this window; the rest is point sources
+_CONTRAST = 0.25  # how far above the median (as a fraction of it) a pixel must stand to hold point sources
+_SINGLE_AREA = 16  # pixels: a patch above the median no larger than this is one point source
 
 
 def _srgb_to_linear(v: np.ndarray) -> np.ndarray:
@@ -65,18 +71,19 @@ def _srgb_to_linear(v: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def _read_image(path: str):
-    """The picture's display values as float32 in [0, 1] (rows, cols, 3; OpenCV's BGR order)."""
+    """The picture's display values as uint8 (rows, cols, 3; OpenCV's BGR order)."""
     import cv2
 
     image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise CelestialClassError("cannot read the bank image", path=path)
-    depth = 65535.0 if image.dtype == np.uint16 else 255.0
+    if image.dtype == np.uint16:
+        image = (image // 257).astype(np.uint8)
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     elif image.shape[2] == 4:  # alpha: Stellarium blends the picture with the sky; keep its colours only
         image = image[:, :, :3]
-    return (image.astype(np.float32) / np.float32(depth)).astype(np.float32)
+    return np.ascontiguousarray(image, dtype=np.uint8)
 
 
 @functools.lru_cache(maxsize=8)
@@ -93,36 +100,53 @@ def _linear_light(path: str, stretch: float):
     radius : float
         Radius about the centre that holds 90 % of the smooth luminance.
     """
+    import cv2
     from scipy import ndimage
 
     display = _read_image(path)
-    image = _srgb_to_linear(display).astype(np.float32) ** np.float32(stretch)
-    border = np.concatenate([image[:4].reshape(-1, 3), image[-4:].reshape(-1, 3),
-                             image[:, :4].reshape(-1, 3), image[:, -4:].reshape(-1, 3)])
-    image = np.clip(image - np.median(border, axis=0), 0, None)
-    rows, cols = image.shape[:2]
+    # Display value -> linear light is one table of 256 entries (sRGB decoding, then the stretch undone),
+    # so a median can be taken on the 8-bit values (medians commute with an increasing map).
+    table = (_srgb_to_linear(np.arange(256) / 255.0) ** stretch).astype(np.float32)
+    border = np.concatenate([display[:4].reshape(-1, 3), display[-4:].reshape(-1, 3),
+                             display[:, :4].reshape(-1, 3), display[:, -4:].reshape(-1, 3)])
+    sky = table[np.median(border, axis=0).astype(int)]
+    rows, cols = display.shape[:2]
     ramp_r = np.clip(np.minimum(np.arange(rows), rows - 1 - np.arange(rows)) / (_TAPER * rows), 0, 1)
     ramp_c = np.clip(np.minimum(np.arange(cols), cols - 1 - np.arange(cols)) / (_TAPER * cols), 0, 1)
-    image *= (np.sin(0.5 * np.pi * ramp_r)[:, None] * np.sin(0.5 * np.pi * ramp_c)[None, :])[:, :, None] ** 2
-    # Point sources are found on the display values, whose 8-bit steps are even (the linear ones are not):
-    # a peak stands above the median over _MEDIAN pixels by 6 times the noise and by at least 4 steps.
-    shown = display.mean(axis=2)
-    residual = shown - ndimage.median_filter(shown, size=_MEDIAN)
+    taper = ((np.sin(0.5 * np.pi * ramp_r)[:, None] * np.sin(0.5 * np.pi * ramp_c)[None, :]) ** 2)[:, :, None]
+
+    def linear(values):
+        return (np.clip(table[values] - sky, 0, None) * taper).astype(np.float32)
+
+    image = linear(display)
+    # The picture's smooth light is its median over _MEDIAN pixels: structure finer than that (stars,
+    # knots, a crowded cluster's members) is what the picture cannot resolve, and becomes point sources.
+    # Excess over the median counts where it stands out of the noise on the display values (whose 8-bit
+    # steps are even, unlike the linear ones).
+    smooth = linear(cv2.merge([cv2.medianBlur(c, _MEDIAN) for c in cv2.split(display)]))
+    shown = cv2.cvtColor(display, cv2.COLOR_BGR2GRAY)
+    residual = (shown.astype(np.float32) - cv2.medianBlur(shown, _MEDIAN)) / 255.0
     noise = max(1.4826 * float(np.median(np.abs(residual - np.median(residual)))), 1.0 / 255)
-    peaks = (residual > max(6 * noise, 4.0 / 255)) & (residual == ndimage.maximum_filter(residual, 3))
-    star = ndimage.binary_dilation(residual > 2 * noise, iterations=2)
-    # Point sources: the residual flux within 2 pixels of each peak, per channel.
-    labels, count = ndimage.label(ndimage.binary_dilation(peaks, iterations=2) & star)
-    smooth = image.copy()
+    excess = np.clip(image - smooth, 0, None)
+    # ... and by a quarter of the median itself: a smooth ridge (a thin disk) exceeds its median by less.
+    excess *= ((residual > max(3 * noise, 3.0 / 255))
+               & (excess.mean(axis=2) > _CONTRAST * smooth.mean(axis=2)))[:, :, None]
+    labels, count = ndimage.label(excess.sum(axis=2) > 0)
     points = (np.zeros(0), np.zeros(0), np.zeros((0, 3)))
     if count:
-        channel_median = np.stack([ndimage.median_filter(image[:, :, c], size=_MEDIAN) for c in range(3)], axis=2)
-        excess = np.clip(image - channel_median, 0, None)
+        # A compact patch is one source, at its centroid; a larger one (a crowded field, a knotty arm)
+        # gives a source per pixel, placed at random within it.
         index = np.arange(1, count + 1)
-        centres = np.array(ndimage.center_of_mass(excess.mean(axis=2), labels, index)).reshape(-1, 2)
-        flux = np.stack([ndimage.sum(excess[:, :, c], labels, index) for c in range(3)], axis=1)
-        points = (centres[:, 0], centres[:, 1], flux)
-        smooth[star] = channel_median[star]
+        area = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+        single = index[area <= _SINGLE_AREA]
+        flux = np.stack([ndimage.sum(excess[:, :, c], labels, single) for c in range(3)], axis=1).reshape(-1, 3)
+        centres = np.array(ndimage.center_of_mass(excess.sum(axis=2), labels, single)).reshape(-1, 2)
+        spread = np.isin(labels, index[area > _SINGLE_AREA])
+        rows_, cols_ = np.nonzero(spread)
+        jitter = np.random.default_rng(0).uniform(-0.5, 0.5, (2, len(rows_)))
+        points = (np.concatenate([centres[:, 0], rows_ + jitter[0]]),
+                  np.concatenate([centres[:, 1], cols_ + jitter[1]]),
+                  np.concatenate([flux, excess[rows_, cols_]]))
     scale = np.percentile(smooth.mean(axis=2), _PEAK_PERCENTILE)
     if not scale > 0:
         raise CelestialClassError("the bank image holds no light above its border's level", path=path)

@@ -28,6 +28,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 
+from ..datasets.manifests import MIN_COVERAGE, MIN_VISIBILITY
 from ..exceptions import CelestialClassError
 
 __all__ = ["DefaultBuild", "build_default_model"]
@@ -76,8 +77,8 @@ class DefaultBuild:
     blurry_bodies: int = 100
     validation_fraction: float = 0.15
     test_fraction: float = 0.15
-    min_coverage: float = 0.01
-    min_visibility: float = 5.0
+    min_coverage: float = MIN_COVERAGE
+    min_visibility: float = MIN_VISIBILITY
     model: str = "celestialnet-lite-x2"
     recipe: str = "default"
     baseline: str = "resnet18"
@@ -97,10 +98,9 @@ def _split(manifest, build: DefaultBuild):
 
 def _shows_object(table, build):
     """Which rows of a simulated manifest show their object (a boolean array)."""
-    import numpy as np
+    from ..datasets import shows_object
 
-    return (np.asarray(table["Coverage"]) >= build.min_coverage) & (
-        np.asarray(table["Visibility"]) >= build.min_visibility)
+    return shows_object(table, build.min_coverage, build.min_visibility)
 
 
 def _left_out(table, build) -> dict:

@@ -166,3 +166,38 @@ def test_reserved_list_matches_the_projects(bank):
     ours = {tuple(r[k] for k in key) for r in csv.DictReader(RESERVED_LIST.read_text().splitlines())}
     theirs = {tuple(r[k] for k in key) for r in csv.DictReader(project.read_text().splitlines())}
     assert theirs <= ours
+
+
+def test_bank_build_command(stellarium, tmp_path, capsys):
+    from celestialclass.cli import main
+
+    assert main(["bank", "build", str(stellarium / "usr-share-does-not-exist"), str(tmp_path / "x")]) == 1
+    assert "no such file or directory" in capsys.readouterr().err
+    assert main(["bank", "build", str(stellarium), str(tmp_path / "bank")]) == 0
+    out = capsys.readouterr().out
+    assert "3 images of 3 objects (2 galaxy, 1 nebula/star cluster); 3 left out:" in out
+    assert "2  reserved for independent evaluation" in out
+
+
+def test_bank_from_a_debian_package(stellarium, tmp_path):
+    """The package file itself (an ar archive holding data.tar.xz) gives the same bank as the installed files."""
+    import io
+    import tarfile
+
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w:xz") as tar:
+        tar.add(stellarium / "nebulae", arcname="./usr/share/stellarium/nebulae")
+    members = [(b"debian-binary", b"2.0\n"), (b"control.tar.xz", b""), (b"data.tar.xz", data.getvalue())]
+    deb = bytearray(b"!<arch>\n")
+    for name, body in members:
+        deb += name.ljust(16) + b"0".ljust(12) + b"0".ljust(6) + b"0".ljust(6) + b"100644".ljust(8) \
+            + str(len(body)).encode().ljust(10) + b"`\n" + body + (b"\n" if len(body) % 2 else b"")
+    (tmp_path / "stellarium-data_0.1_all.deb").write_bytes(bytes(deb))
+    from_deb = build_bank(tmp_path / "stellarium-data_0.1_all.deb", tmp_path / "bank")
+    from_dir = build_bank(stellarium, tmp_path / "bank-dir")
+    assert list(from_deb["image"]) == list(from_dir["image"]) and list(from_deb["sha256"]) == list(
+        from_dir["sha256"])
+    assert from_deb["source"][0] == "debian:stellarium-data_0.1_all.deb"
+    (tmp_path / "junk.deb").write_bytes(b"no archive")
+    with pytest.raises(BankError, match="not a Debian package"):
+        build_bank(tmp_path / "junk.deb", tmp_path / "junk")

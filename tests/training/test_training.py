@@ -188,3 +188,35 @@ def test_committee_members_learn_each_on_its_own_loss():
     assert loss == pytest.approx(sum(own) / 2)
     after, _ = first_member_gradient()
     assert torch.allclose(before, after) and before.abs().sum() > 0
+
+
+def test_init_weights_start_the_run_and_are_recorded(uninterrupted, mock_lcid, tmp_path):
+    """Fine-tuning: a run started from trained weights begins at those weights, and its card says so."""
+    reference, _ = uninterrupted
+    start, _ = load_weights(reference / "model.safetensors", sha256=read_card(reference / "model_card.json")[
+        "weights"]["sha256"])
+    untouched = train("resnet18", mock_lcid / "manifest.csv", mock_lcid, tmp_path / "zero", max_steps=0,
+                      init_weights=reference, **ARGS)
+    state, _ = load_weights(untouched["weights"], sha256=untouched["sha256"])
+    assert all(torch.equal(state[k], start[k]) for k in start)
+    tuned = train("resnet18", mock_lcid / "manifest.csv", mock_lcid, tmp_path / "tuned", init_weights=reference,
+                  **ARGS)
+    card = read_card(tuned["card"])
+    assert card["training"]["init_weights"]["sha256"] == read_card(reference / "model_card.json")["weights"][
+        "sha256"]
+    assert load_checkpoint(tmp_path / "tuned" / "checkpoint.safetensors")["config"]["init_weights"] == card[
+        "training"]["init_weights"]
+    state, _ = load_weights(tuned["weights"], sha256=tuned["sha256"])
+    assert not torch.equal(state["fc.weight"], start["fc.weight"])  # it trained from there
+    scratch = read_card(reference / "model_card.json")
+    assert scratch["training"]["init_weights"] is None
+
+
+def test_init_weights_must_fit_the_run(uninterrupted, mock_lcid, tmp_path):
+    reference, _ = uninterrupted
+    with pytest.raises(CelestialClassError, match="are for resnet18, not alexnet"):
+        train("alexnet", mock_lcid / "manifest.csv", mock_lcid, tmp_path / "a", init_weights=reference,
+              **{**ARGS, "recipe": "paper-resize"})
+    with pytest.raises(CelestialClassError, match="other preprocessing"):
+        train("resnet18", mock_lcid / "manifest.csv", mock_lcid, tmp_path / "b", init_weights=reference,
+              **{**ARGS, "recipe": "paper"})
