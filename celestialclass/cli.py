@@ -164,25 +164,42 @@ def _cmd_default_model(args: argparse.Namespace) -> int:
 
     from .training.default import DefaultBuild, build_default_model
 
-    given = {"seed": args.seed, "bodies": args.bodies, "blurry_bodies": args.blurry_bodies}
+    given = {"seed": args.seed, "bodies": args.bodies, "blurry_bodies": args.blurry_bodies, "bank": args.bank}
     build = replace(DefaultBuild(), **{k: v for k, v in given.items() if v is not None})
     card = build_default_model(args.out_dir, build, jobs=args.jobs)
     held, baseline = card["metrics"]["held_out"], card["baseline"]
     print(f"default model: held-out accuracy {100 * held['accuracy']:.2f}% on {held['n']} simulated chips; "
           f"{baseline['architecture']} on LCID-Resize {100 * baseline['metrics']['held_out']['accuracy']:.2f}%")
+    if "held_out_real" in card["metrics"]:
+        real = card["metrics"]["held_out_real"]
+        print(f"held-out bank objects (hybrid exposures of real images): {100 * real['accuracy']:.2f}% on "
+              f"{real['n']} chips; {baseline['architecture']} "
+              f"{100 * baseline['metrics']['held_out_real']['accuracy']:.2f}%")
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation.report import evaluate
 
-    metrics = evaluate(args.weights, args.manifest, args.data_dir, args.out, batch_size=args.batch_size,
+    manifest = args.manifest
+    if args.shown_only:
+        from .datasets import load_manifest, shows_object
+
+        manifest = load_manifest(manifest)
+        manifest = manifest[shows_object(manifest)]
+    metrics = evaluate(args.weights, manifest, args.data_dir, args.out, batch_size=args.batch_size,
                        device=args.device, on_error="skip" if args.skip_bad_files else "raise",
                        plots=not args.no_plots)
     measured_on = metrics["measured_on"]
-    print(f"accuracy {100 * metrics['accuracy']:.2f}%, F1 galaxy {100 * metrics['f1']['galaxy']:.2f}%, "
-          f"F1 NSC {100 * metrics['f1']['nsc']:.2f}%, ROC AUC {metrics['roc_auc']:.3f} on {metrics['n']} chips "
-          f"({measured_on}); report in {args.out}")
+    interval = ""
+    if "interval" in metrics:
+        low, high = metrics["interval"]["accuracy"]
+        interval = (f" (95% interval {100 * low:.1f}-{100 * high:.1f}% by bootstrap over "
+                    f"{metrics['interval']['objects']} objects)")
+    recall = ", ".join(f"{name} {100 * value:.2f}%" for name, value in metrics["recall"].items())
+    print(f"accuracy {100 * metrics['accuracy']:.2f}%{interval}, F1 galaxy {100 * metrics['f1']['galaxy']:.2f}%, "
+          f"F1 NSC {100 * metrics['f1']['nsc']:.2f}%, recall {recall}, ROC AUC {metrics['roc_auc']:.3f} "
+          f"on {metrics['n']} chips ({measured_on}); report in {args.out}")
     if args.paper_table:
         from astropy.table import Table
 
@@ -203,7 +220,12 @@ def _cmd_lcid_download(args: argparse.Namespace) -> int:
 def _cmd_lcid_split(args: argparse.Namespace) -> int:
     from .datasets import load_manifest, shows_object, split_by_body, write_manifest
 
-    table = load_manifest(args.manifest)
+    from astropy.table import vstack
+
+    tables = [load_manifest(manifest) for manifest in args.manifest]
+    table = vstack(tables, join_type="outer", metadata_conflicts="silent") if len(tables) > 1 else tables[0]
+    if table.masked or table.has_masked_columns:  # a column only some manifests have (hybrid.csv's Image)
+        table = table.filled("")
     if args.shown_only:
         table = table[shows_object(table)]
     train, test = split_by_body(table, args.test_fraction, seed=args.seed)
@@ -415,6 +437,9 @@ def _build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--seed", type=int, help="seed of data, split and training (default: the bundled model's)")
     dm.add_argument("--bodies", type=int, help="bodies in the mock LCID (default: the bundled model's)")
     dm.add_argument("--blurry-bodies", type=int, help="bodies in the blurry set (default: the bundled model's)")
+    dm.add_argument("--bank", metavar="BANK_DIR",
+                    help="also train on hybrid exposures of a morphology bank's real images (split by object) "
+                         "and report its held-out objects")
     dm.add_argument("--jobs", type=int, help="simulation worker processes (all cores)")
     dm.set_defaults(func=_cmd_default_model)
 
@@ -443,6 +468,8 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--paper-table", action="store_true", help="print Table 4's layout beside the paper's")
     ev.add_argument("--no-plots", action="store_true")
     ev.add_argument("--skip-bad-files", action="store_true")
+    ev.add_argument("--shown-only", action="store_true",
+                    help="simulated manifests: only the chips that show their object (as lcid split --shown-only)")
     ev.set_defaults(func=_cmd_evaluate)
 
     cl = sub.add_parser("classify", help="classify raw files: galaxy or nebula/star cluster",
@@ -471,8 +498,10 @@ def _build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--workers", type=int, default=4)
     dl.add_argument("--retries", type=int, default=2)
     dl.set_defaults(func=_cmd_lcid_download)
-    sp = lcidsub.add_parser("split", help="split a manifest by body into train and test manifests")
-    sp.add_argument("manifest")
+    sp = lcidsub.add_parser("split", help="split a manifest by body into train and test manifests",
+                            description="Split by body (ID): no body on both sides. Several manifests are "
+                                        "split together (e.g. a data directory's manifest.csv and hybrid.csv).")
+    sp.add_argument("manifest", nargs="+")
     sp.add_argument("--test-fraction", type=float, default=0.2)
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--train", required=True, help="output CSV of the training part")

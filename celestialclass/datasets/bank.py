@@ -351,8 +351,8 @@ def load_bank(bank_dir):
     Returns
     -------
     bank : `~astropy.table.Table`
-        As `build_bank` returns it, with ``path`` (each image's file) added
-        and ``meta["directory"]``.
+        As `build_bank` returns it, with ``path`` (each image's file) added,
+        ``meta["directory"]`` and ``meta["sha256"]`` (of ``bank.ecsv``).
 
     Raises
     ------
@@ -373,5 +373,5 @@ def load_bank(bank_dir):
             raise BankError("image missing or altered since the bank was built (sha256 differs)", path=image)
         paths.append(str(image))
     bank["path"] = paths
-    bank.meta["directory"] = str(directory)
+    bank.meta.update(directory=str(directory), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
     return bank

@@ -5,8 +5,12 @@ stage, each resumable (an interrupted run picks up where it stopped and ends
 with the same files):
 
 1. ``sim/``: a mock LCID of simulated bodies (`celestialclass.simulate.simulate_dataset`);
-   ``blurry/``: an LCID-Blurry-like set of other bodies.
-2. ``train.csv``, ``validation.csv``, ``test.csv``: the mock LCID split by body.
+   ``blurry/``: an LCID-Blurry-like set of other bodies; with a morphology
+   bank (``bank``), ``sim/hybrid.csv``: hybrid exposures of its real images
+   (`celestialclass.simulate.hybrid`) in the same directory.
+2. ``train.csv``, ``validation.csv``, ``test.csv``: the mock LCID split by body
+   (and ``hybrid_train.csv``, ... : the hybrid exposures split by object, the
+   same fractions; both classes' parts are trained on together).
 3. ``model/``: the default architecture trained with the ``default`` recipe on full chips.
 4. ``baseline/``: ResNet18 trained on the same chips with the same recipe, on
    LCID-Resize input (224 x 448), as the paper's thesis demands.
@@ -68,6 +72,14 @@ class DefaultBuild:
         The default architecture and its recipe; the baseline and its recipe.
     epochs : int, optional
         Override both recipes' epochs (the same budget for both; for quick trials).
+    bank : str, optional
+        A morphology bank directory (`celestialclass.datasets.build_bank`):
+        both models also train on hybrid exposures of its images, split by
+        object (the bank's group), and are evaluated on its held-out objects
+        (``held_out_real``).
+    bank_exposures : int
+        Bodies drawn from each bank image (each with its own scale, view and
+        stars; all of one object stay on one side of the split).
     """
 
     seed: int = 21
@@ -84,6 +96,15 @@ class DefaultBuild:
     baseline: str = "resnet18"
     baseline_recipe: str = "default-resize"
     epochs: int | None = None
+    bank: str | None = None
+    bank_exposures: int = 2
+
+    def settings(self) -> dict:
+        """The build's settings as written to ``build.json`` and the card (without a bank, as before it)."""
+        settings = asdict(self)
+        if self.bank is None:
+            del settings["bank"], settings["bank_exposures"]
+        return settings
 
 
 def _split(manifest, build: DefaultBuild):
@@ -111,6 +132,22 @@ def _left_out(table, build) -> dict:
     faint = ~uncovered & (np.asarray(table["Visibility"]) < build.min_visibility)
     return {"chips": int(uncovered.sum() + faint.sum()), "uncovered": int(uncovered.sum()),
             "too_faint": int(faint.sum()), "blurry": int(np.sum((uncovered | faint) & (np.asarray(table["Blur"]) > 0)))}
+
+
+def _shown(table, build):
+    return table[_shows_object(table, build)]
+
+
+def _stack(parametric, hybrid=None):
+    """Parametric and hybrid chips in one manifest (the hybrid ``Image`` column empty for the others)."""
+    if hybrid is None:
+        return parametric
+    from astropy.table import vstack
+
+    table = vstack([parametric, hybrid], join_type="outer", metadata_conflicts="silent").filled("")
+    table.meta.update(source="+".join(str(t.meta.get("source")) for t in (parametric, hybrid)),
+                      sha256="+".join(str(t.meta.get("sha256")) for t in (parametric, hybrid)))
+    return table
 
 
 def _summary(table) -> dict:
@@ -151,7 +188,7 @@ def _evaluate_stage(weights, weights_sha256, manifest, data_dir, out, show_progr
 
 
 def _headline(metrics: dict) -> dict:
-    keep = ("n", "accuracy", "f1", "precision", "recall", "confusion", "roc_auc", "measured_on")
+    keep = ("n", "accuracy", "interval", "f1", "precision", "recall", "confusion", "roc_auc", "measured_on")
     return {k: metrics[k] for k in keep if k in metrics}
 
 
@@ -189,7 +226,7 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
     out.mkdir(parents=True, exist_ok=True)
     jobs = jobs or os.cpu_count() or 1
     settings_path = out / "build.json"
-    settings = asdict(build)
+    settings = build.settings()
     if settings_path.exists() and json.loads(settings_path.read_text()) != settings:
         raise CelestialClassError("this directory holds a build with other settings; use a new directory",
                                   path=settings_path)
@@ -208,7 +245,8 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
         log(f"{stage}: done ({timings[stage]:.0f} s)")
         return result
 
-    command = f"celestialclass default-model {out} --seed {build.seed}"
+    command = f"celestialclass default-model {out} --seed {build.seed}" + (
+        f" --bank {build.bank}" if build.bank else "")
     sim, blurry = out / "sim", out / "blurry"
     timed("simulate", lambda: simulate_dataset(sim, build.bodies, build.exposures_per_body, seed=build.seed,
                                                blurry_fraction=build.blurry_fraction, jobs=jobs,
@@ -216,14 +254,26 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
     timed("simulate_blurry", lambda: simulate_dataset(blurry, build.blurry_bodies, 1, seed=build.seed + 1,
                                                       blurry_fraction=1.0, jobs=jobs,
                                                       show_progress=show_progress))
+    bank = None
+    if build.bank is not None:
+        from ..datasets import load_bank
+        from ..simulate import HYBRID_MANIFEST_NAME
+
+        bank = load_bank(build.bank)
+        timed("simulate_hybrid", lambda: simulate_dataset(
+            sim, build.bank_exposures * len(bank), 1, seed=build.seed + 2, blurry_fraction=build.blurry_fraction,
+            bank=bank, jobs=jobs, show_progress=show_progress))
     manifest = load_manifest(sim / "manifest.csv")
     parts = dict(zip(("train", "validation", "test"), _split(manifest, build)))
+    if bank is not None:
+        hybrid = load_manifest(sim / HYBRID_MANIFEST_NAME)
+        parts.update(zip(("hybrid_train", "hybrid_validation", "hybrid_test"), _split(hybrid, build)))
     for name, table in parts.items():
         if not (out / f"{name}.csv").exists():
             write_manifest(table, out / f"{name}.csv")
-    train_all, validation_all = load_manifest(out / "train.csv"), load_manifest(out / "validation.csv")
-    train_table = train_all[_shows_object(train_all, build)]
-    validation_table = validation_all[_shows_object(validation_all, build)]
+    shown = {name: _shown(load_manifest(out / f"{name}.csv"), build) for name in parts}
+    train_table = _stack(shown["train"], shown.get("hybrid_train"))
+    validation_table = _stack(shown["validation"], shown.get("hybrid_validation"))
     test_all = load_manifest(out / "test.csv")
     test_table, test_hidden = test_all[_shows_object(test_all, build)], test_all[~_shows_object(test_all, build)]
     blurry_all = load_manifest(blurry / "manifest.csv")
@@ -239,8 +289,11 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
     metrics = {}
     for who, card_of_run in (("model", model_card), ("baseline", baseline_card)):
         weights, sha256 = out / who, card_of_run["weights"]["sha256"]
-        for what, table, data in (("held_out", test_table, sim), ("held_out_not_shown", test_hidden, sim),
-                                  ("blurry", blurry_table, blurry)):
+        sets = [("held_out", test_table, sim), ("held_out_not_shown", test_hidden, sim),
+                ("blurry", blurry_table, blurry)]
+        if bank is not None:
+            sets.append(("held_out_real", shown["hybrid_test"], sim))
+        for what, table, data in sets:
             if len(table) == 0:
                 continue
             report = out / "reports" / f"{who}-{what}"
@@ -262,7 +315,10 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
         "preprocess": model_card["preprocess"],
         "weights": {"file": "default.safetensors", "sha256": model_card["weights"]["sha256"]},
         "training": {**model_card["training"],
-                     "data": "simulated exposures only (celestialclass.simulate); no real HST data",
+                     "data": "simulated exposures only (celestialclass.simulate); no real HST data" if bank is None
+                     else ("simulated exposures (celestialclass.simulate): parametric bodies, and hybrid exposures "
+                           "whose morphology comes from real images of the bank named under 'bank'; no real HST "
+                           "data"),
                      "command": command},
         "simulator": {"version": SIMULATOR_VERSION, "celestialclass": __version__, "seed": build.seed,
                       "blurry_seed": build.seed + 1, "bodies": build.bodies,
@@ -286,6 +342,16 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
         "note": ("Trained only on simulated exposures (celestialclass.simulate); every metric here is measured "
                  "on simulated bodies it never saw, not on LCID or any real HST data."),
     }
+    if bank is not None:
+        card["metrics"]["held_out_real"] = metrics["model"]["held_out_real"]
+        card["splits"]["test_real"] = _summary(shown["hybrid_test"])
+        card["bank"] = {
+            "source": bank.meta.get("source"), "images": len(bank), "objects": len(set(bank["object"])),
+            "groups": len(set(bank["group"])), "bank_sha256": bank.meta.get("sha256"),
+            "reserved_sha256": bank.meta.get("reserved_sha256"),
+            "note": "the bank's real images were seen in training as hybrid exposures, those of its held-out "
+                    "objects only in evaluation; the images reserved for independent evaluation, and every image "
+                    "of their objects, were never seen"}
     write_card(bundle / "default.json", card)
     log(f"bundle: {bundle / 'default.safetensors'} (sha256 {card['weights']['sha256']}) and default.json")
     return read_card(bundle / "default.json")

@@ -1,89 +1,18 @@
 """The morphology bank: Stellarium's catalogue and textures read, objects classed, reserved images kept out."""
 
 import gzip
-import json
-import math
-import struct
 
-import numpy as np
 import pytest
 from astropy.table import Table
 
 from celestialclass.datasets import BankError, build_bank, load_bank
-from celestialclass.datasets.stellarium import DSO_TYPES, StellariumError, read_dso_catalog, read_textures
-
-
-def _qstring(text):
-    data = text.encode("utf-16-be")
-    return struct.pack(">I", len(data)) + data
-
-
-def _record(ident, ra, dec, kind, major=0.05, ngc=0, m=0, ugc=0):
-    """One catalogue record of edition 3.x, as Stellarium writes it (see `read_dso_catalog`)."""
-    numbers = [ngc, 0, m, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ugc]  # NGC IC M C B Sh2 VdB RCW LDN LBN Cr Mel PGC UGC
-    return (struct.pack(">I4dI", ident, math.radians(ra), math.radians(dec), 99.0, 10.0, DSO_TYPES.index(kind))
-            + _qstring("") + struct.pack(">2di6d14I", major, major / 2, 0, *[0.0] * 6, *numbers)
-            + _qstring("") + struct.pack(">2I", 0, 0) + b"".join(_qstring("") for _ in range(7))
-            + struct.pack(">5I", 0, 0, 0, 0, 0))
-
-
-def _corners(ra, dec, size):
-    """Corners of a square image of ``size`` degrees, in Stellarium's order, written with bare fractions."""
-    half, cos = size / 2, math.cos(math.radians(dec))
-    return [[ra + half / cos, dec - half], [ra - half / cos, dec - half], [ra - half / cos, dec + half],
-            [ra + half / cos, dec + half]]
-
-
-def _png(path, kind):
-    import cv2
-
-    yy, xx = np.mgrid[:96, :96] - 47.5
-    if kind == "galaxy":
-        light = 200 * np.exp(-np.hypot(xx, yy / 0.4) / 9)
-    else:
-        light = 120 * np.exp(-np.hypot(xx, yy) / 15)
-        rng = np.random.default_rng(0)
-        for y, x in rng.integers(10, 86, (25, 2)):
-            light[y, x] += 120
-    cv2.imwrite(str(path), np.repeat(np.clip(light + 8, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2))
-
-
-# Far from every reserved object: the south celestial pole's neighbourhood.
-GALAXY, CLUSTER, PAIR = (300.0, -80.0), (320.0, -82.0), (300.05, -80.0)
-M51 = (202.4696, 47.1952)  # a reserved object
-
-
-@pytest.fixture(scope="module")
-def stellarium(tmp_path_factory):
-    """A miniature Stellarium ``nebulae/default``: five images, each testing one rule."""
-    root = tmp_path_factory.mktemp("stellarium")
-    default = root / "nebulae" / "default"
-    default.mkdir(parents=True)
-    records = [_record(1, *GALAXY, "galaxy", 0.1, ngc=9991), _record(2, *CLUSTER, "globular star cluster", 0.1,
-                                                                     ngc=9992),
-               _record(3, 310.0, -81.0, "star", 0.0, ngc=9993), _record(4, *PAIR, "galaxy", 0.02, ugc=99994),
-               _record(5, 250.0, -75.0, "galaxy", 0.05, ngc=7742)]
-    header = _qstring("3.16") + _qstring("standard")
-    (default / "catalog.dat").write_bytes(gzip.compress(header + b"".join(records)))
-    tiles = [("n9991.png", GALAXY, "galaxy", "A. Observer"), ("n9992.png", CLUSTER, "nsc", "B. Observer"),
-             ("n9993.png", (310.0, -81.0), "nsc", "C"), ("u99994.png", PAIR, "galaxy", "D"),
-             ("n7742.png", (250.0, -75.0), "galaxy", "E"), ("whirl.png", M51, "galaxy", "F")]
-    entries = []
-    for name, (ra, dec), kind, credit in tiles:
-        _png(default / name, kind)
-        entries.append({"imageCredits": {"short": credit}, "imageUrl": name,
-                        "worldCoords": [_corners(ra, dec, 0.2)], "textureCoords": [[[0, 0], [1, 0], [1, 1], [0, 1]]]})
-    text = json.dumps({"shortName": "Nebulae", "subTiles": entries}, indent=1)
-    # Stellarium's own file writes fractions without a leading zero (``-.98``): the reader must take them.
-    text = text.replace('"imageUrl"', '"minResolution": .05, "maxBrightness": -.5, "imageUrl"')
-    (default / "textures.json").write_text(text)
-    return root
+from celestialclass.datasets.stellarium import StellariumError, read_dso_catalog, read_textures
 
 
 def test_catalogue_reader_reads_every_record_and_type(stellarium):
     catalog = read_dso_catalog(stellarium / "nebulae/default/catalog.dat")
-    assert len(catalog) == 5 and catalog.meta["version"] == "3.16"
-    assert list(catalog["type"]) == ["galaxy", "globular star cluster", "star", "galaxy", "galaxy"]
+    assert len(catalog) == 9 and catalog.meta["version"] == "3.16"
+    assert list(catalog["type"])[:5] == ["galaxy", "globular star cluster", "star", "galaxy", "galaxy"]
     assert catalog["designations"][0] == "NGC 9991" and catalog["designations"][3] == "UGC 99994"
     assert catalog["ra"][0] == pytest.approx(300.0) and catalog["dec"][1] == pytest.approx(-82.0)
 
@@ -114,7 +43,9 @@ def bank(stellarium, tmp_path_factory):
 def test_bank_classes_and_credits(bank):
     table, _ = bank
     rows = {row["image"]: row for row in table}
-    assert set(rows) == {"n9991.png", "n9992.png", "u99994.png"}
+    assert set(rows) == {"n9991.png", "n9992.png", "u99994.png", "n9995.png", "n9996.png", "n9997.png",
+                         "n9998.png"}
+    assert [rows[n]["label"] for n in ("n9995.png", "n9997.png", "n9998.png")] == ["nsc", "nsc", "galaxy"]
     assert rows["n9991.png"]["label"] == "galaxy" and rows["n9991.png"]["object"] == "NGC 9991"
     assert rows["n9992.png"]["label"] == "nsc" and rows["n9992.png"]["type"] == "globular star cluster"
     assert rows["n9991.png"]["credit"] == "A. Observer"
@@ -139,7 +70,7 @@ def test_reserved_and_ambiguous_images_are_left_out_with_reasons(bank):
 
 def test_load_bank_verifies_images(bank):
     _, out = bank
-    assert len(load_bank(out)) == 3
+    assert len(load_bank(out)) == 7
     image = out / "images" / "n9992.png"
     original = image.read_bytes()
     image.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
@@ -175,7 +106,7 @@ def test_bank_build_command(stellarium, tmp_path, capsys):
     assert "no such file or directory" in capsys.readouterr().err
     assert main(["bank", "build", str(stellarium), str(tmp_path / "bank")]) == 0
     out = capsys.readouterr().out
-    assert "3 images of 3 objects (2 galaxy, 1 nebula/star cluster); 3 left out:" in out
+    assert "7 images of 7 objects (4 galaxy, 3 nebula/star cluster); 3 left out:" in out
     assert "2  reserved for independent evaluation" in out
 
 

@@ -166,3 +166,26 @@ def test_build_in_miniature_is_resumable_and_complete(tmp_path):
     with pytest.raises(CelestialClassError, match="other settings"):
         build_default_model(tmp_path, DefaultBuild(seed=4, bodies=6, exposures_per_body=1, blurry_bodies=2),
                             jobs=1, show_progress=False)
+
+
+def test_build_with_a_bank_trains_on_hybrid_exposures_and_reports_held_out_objects(stellarium, tmp_path):
+    from celestialclass.datasets import build_bank
+
+    build_bank(stellarium, tmp_path / "bank")
+    build = DefaultBuild(seed=3, bodies=6, exposures_per_body=1, blurry_bodies=2, validation_fraction=0.2,
+                         test_fraction=0.3, min_coverage=0.0, min_visibility=0.0, epochs=1,
+                         bank=str(tmp_path / "bank"), bank_exposures=1)
+    card = build_default_model(tmp_path / "build", build, jobs=1, show_progress=False, log=lambda line: None)
+    out = tmp_path / "build"
+    parts = {name: load_manifest(out / f"hybrid_{name}.csv") for name in ("train", "validation", "test")}
+    assert sum(len(p) for p in parts.values()) == 14  # 7 images, one exposure each, two chips
+    assert not set(parts["train"]["ID"]) & set(parts["test"]["ID"])
+    ids = set().union(*(set(p["ID"]) for p in parts.values()))
+    assert "NGC 9991" in ids and "UGC 99994" not in ids  # UGC 99994's image lies in NGC 9991's: one group
+    assert card["splits"]["test_real"]["chips"] == len(parts["test"]) == card["metrics"]["held_out_real"]["n"]
+    assert card["splits"]["train"]["chips"] == len(load_manifest(out / "train.csv")) + len(parts["train"])
+    assert card["baseline"]["metrics"]["held_out_real"]["n"] == len(parts["test"])
+    assert card["bank"]["images"] == 7 and "reserved" in card["bank"]["note"]
+    assert "hybrid" in card["training"]["data"] and "--bank" in card["training"]["command"]
+    assert "interval" in card["metrics"]["held_out_real"]
+    assert json.loads((out / "build.json").read_text())["bank"] == str(tmp_path / "bank")
