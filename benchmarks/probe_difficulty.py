@@ -1,8 +1,8 @@
 """How easy is a mock LCID? A logistic regression on global chip statistics, held out by body.
 
 Run: ``python benchmarks/probe_difficulty.py [--bodies 30] [--exposures 3] [--seed 5] [--bank BANK_DIR]``.
-It simulates a mock LCID (of bank images' morphology with ``--bank``; or reuses ``--dir``, whose
-``manifest.csv``, or ``hybrid.csv`` when there is no ``manifest.csv``, it reads), measures eleven global
+It simulates a mock LCID (of bank images' morphology with ``--bank``), or reuses ``--dir`` (its
+``manifest.csv``, else its ``hybrid.csv``, or the chips of ``--manifest``); measures eleven global
 statistics per chip (sky, noise, percentiles, bright-pixel fraction,
 high- and low-frequency power, peak count, saturation, exposure time) and
 prints the 5-fold held-out-by-body accuracy of a logistic regression on them.
@@ -56,6 +56,7 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--dir", help="an existing mock LCID directory to reuse")
     parser.add_argument("--bank", help="a morphology bank: simulate hybrid exposures of its images")
+    parser.add_argument("--manifest", help="with --dir: the manifest of the chips to probe (default: the dir's)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(args.dir) if args.dir else Path(tmp)
@@ -63,7 +64,7 @@ def main(argv=None):
             simulate_dataset(directory, args.bodies, args.exposures, seed=args.seed, jobs=args.jobs,
                              bank=load_bank(args.bank) if args.bank else None)
         name = MANIFEST_NAME if (directory / MANIFEST_NAME).exists() else HYBRID_MANIFEST_NAME
-        table = load_manifest(directory / name)
+        table = load_manifest(args.manifest or directory / name)
         x = np.array([chip_statistics(read_raw(raw_path(directory, row["OBSID"]), hdu=int(row["HDU Index"]),
                                                subtract_bias=True).data, float(row["Exptime"]))
                       for row in table])

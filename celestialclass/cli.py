@@ -146,7 +146,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from .training import train
 
-    result = train(args.model, args.manifest, args.data_dir, args.out, recipe=args.recipe, seed=args.seed,
+    from .datasets import stack_manifests
+
+    result = train(args.model, stack_manifests(args.manifest), args.data_dir, args.out, recipe=args.recipe,
+                   seed=args.seed,
                    device=args.device, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                    accumulation=args.accumulation, max_steps=args.max_steps,
                    checkpoint_every=args.checkpoint_every, resume=args.resume, num_workers=args.workers,
@@ -218,14 +221,9 @@ def _cmd_lcid_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_lcid_split(args: argparse.Namespace) -> int:
-    from .datasets import load_manifest, shows_object, split_by_body, write_manifest
+    from .datasets import shows_object, split_by_body, stack_manifests, write_manifest
 
-    from astropy.table import vstack
-
-    tables = [load_manifest(manifest) for manifest in args.manifest]
-    table = vstack(tables, join_type="outer", metadata_conflicts="silent") if len(tables) > 1 else tables[0]
-    if table.masked or table.has_masked_columns:  # a column only some manifests have (hybrid.csv's Image)
-        table = table.filled("")
+    table = stack_manifests(args.manifest)
     if args.shown_only:
         table = table[shows_object(table)]
     train, test = split_by_body(table, args.test_fraction, seed=args.seed)
@@ -404,7 +402,8 @@ def _build_parser() -> argparse.ArgumentParser:
                         description="Train; writes model.safetensors, model_card.json, log.csv and checkpoints. "
                                     "Launch with torchrun for DistributedDataParallel.")
     tr.add_argument("--model", required=True, help="registered model name")
-    tr.add_argument("--manifest", required=True, help="training manifest (CSV, lcid-test, lcid-blurry)")
+    tr.add_argument("--manifest", required=True, nargs="+",
+                    help="training manifest(s) (CSV, lcid-test, lcid-blurry); several are trained on together")
     tr.add_argument("--data-dir", required=True, help="directory of <OBSID>_raw.fits files")
     tr.add_argument("--out", required=True, help="output directory")
     tr.add_argument("--recipe", default="paper", help="paper (default), paper-resize, fast, ...")

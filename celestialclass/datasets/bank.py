@@ -290,8 +290,8 @@ def build_bank(source, out_dir, *, reserved=RESERVED_LIST, source_label: str | N
                 leave_out("reserved for independent evaluation (same object)", obj)
                 continue
             if kind not in BANK_CLASSES:
-                leave_out(_WHY_NOT.get(kind, f"catalogue type {kind!r} is neither a galaxy nor a nebula/star "
-                                              "cluster"), obj)
+                why = f"catalogue type {kind!r} is neither a galaxy nor a nebula/star cluster"
+                leave_out(_WHY_NOT.get(kind, why), obj)
                 continue
             path = directory / file_name
             image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -317,9 +317,8 @@ def build_bank(source, out_dir, *, reserved=RESERVED_LIST, source_label: str | N
     bank.meta.update(source=label, catalogue_version=catalog.meta["version"],
                      reserved_sha256=hashlib.sha256(pathlib.Path(reserved).read_bytes()).hexdigest(),
                      note="Images are the credited owners'; kept in images/ for simulation only.")
-    left = Table(rows=[[r["image"], r["object"], r["reason"]] for r in left_out],
-                 names=("image", "object", "reason")) if left_out else Table(names=("image", "object", "reason"),
-                                                                              dtype=(str, str, str))
+    left = Table(rows=[[r["image"], r["object"], r["reason"]] for r in left_out] or None,
+                 names=("image", "object", "reason"), dtype=(str, str, str))
     for table, name in ((bank, BANK_NAME), (left, LEFT_OUT_NAME)):
         with atomic_path(out / name) as tmp_table:
             table.write(tmp_table, format="ascii.ecsv")

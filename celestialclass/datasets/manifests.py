@@ -7,8 +7,8 @@ import pathlib
 
 from ..exceptions import CelestialClassError
 
-__all__ = ["load_manifest", "write_manifest", "manifest_sha256", "shows_object", "REQUIRED_COLUMNS", "LABELS",
-           "BUILTIN_MANIFESTS", "ManifestError", "MIN_COVERAGE", "MIN_VISIBILITY"]
+__all__ = ["load_manifest", "write_manifest", "manifest_sha256", "shows_object", "stack_manifests",
+           "REQUIRED_COLUMNS", "LABELS", "BUILTIN_MANIFESTS", "ManifestError", "MIN_COVERAGE", "MIN_VISIBILITY"]
 
 #: Columns every manifest has (the paper's, less its unnamed index).
 REQUIRED_COLUMNS = ("ID", "Instrument", "OBSID", "Filter", "RA", "DEC", "HDU Index", "Label")
@@ -140,3 +140,31 @@ def shows_object(table, min_coverage: float = MIN_COVERAGE, min_visibility: floa
         raise ManifestError(f"not a simulated manifest: no {' or '.join(missing)} column",
                             path=table.meta.get("source"))
     return (np.asarray(table["Coverage"]) >= min_coverage) & (np.asarray(table["Visibility"]) >= min_visibility)
+
+
+def stack_manifests(manifests):
+    """Several manifests as one table (for example a data directory's ``manifest.csv`` and ``hybrid.csv``).
+
+    Parameters
+    ----------
+    manifests : sequence of `~astropy.table.Table` or str
+        Tables from `load_manifest`, or what it takes.
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+        Their rows in order; a column only some of them have (a hybrid
+        manifest's ``Image``) is empty (``""``) in the others' rows.
+        ``meta["source"]`` and ``meta["sha256"]`` join theirs with ``+``.
+    """
+    from astropy.table import vstack
+
+    tables = [m if hasattr(m, "colnames") else load_manifest(m) for m in manifests]
+    if len(tables) == 1:
+        return tables[0]
+    table = vstack(tables, join_type="outer", metadata_conflicts="silent")
+    if table.has_masked_columns:
+        table = table.filled("")
+    table.meta.update(source="+".join(str(t.meta.get("source")) for t in tables),
+                      sha256="+".join(str(t.meta.get("sha256")) for t in tables))
+    return table

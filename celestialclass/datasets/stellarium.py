@@ -165,8 +165,8 @@ def read_textures(path) -> list[dict]:
     for index, tile in enumerate(tiles):
         try:
             corners = [(float(ra) % 360.0, float(dec)) for ra, dec in tile["worldCoords"][0]]
-            texture = [tuple(map(float, xy)) for xy in tile.get("textureCoords", [[[0, 0], [1, 0], [1, 1],
-                                                                                    [0, 1]]])[0]]
+            whole = [[[0, 0], [1, 0], [1, 1], [0, 1]]]
+            texture = [tuple(map(float, xy)) for xy in tile.get("textureCoords", whole)[0]]
             credits = {key.lower(): value for key, value in (tile.get("imageCredits") or {}).items()}
             entry = {"file": str(tile["imageUrl"]), "credit": str(credits.get("short", "")).strip(),
                      "info_url": str(credits.get("infourl", "")).strip(), "corners": corners}

@@ -50,7 +50,7 @@ import numpy as np
 
 from ..exceptions import CelestialClassError
 from .render import ChipGrid, Layers
-from .scenes import Body, _luminosity, _sample, _texture, _tile_points, _log_u, _u
+from .scenes import Body, _log_u, _luminosity, _merge_points, _sample, _texture, _tile_points, _u
 
 __all__ = ["bank_body", "bank_layers", "BANK_SUBTYPE"]
 
@@ -226,7 +226,7 @@ def bank_layers(body: Body, grid: ChipGrid) -> Layers:
     layers = Layers(continuum={sed: (sampled[:, :, c] * sb).astype(np.float32)
                                for c, sed in enumerate(_CHANNEL_SEDS)})
 
-    # The picture's own point sources, at their flux (AB at 550 nm from the green channel's share).
+    # The picture's own point sources, at their flux (AB at 550 nm from their luminance; colour from blue/red).
     pixel_area = p["scale"] ** 2
     points = {}
     if len(pflux):
@@ -255,7 +255,5 @@ def bank_layers(body: Body, grid: ChipGrid) -> Layers:
                 "embedded": np.ones(n, bool)}
 
     resolved = _tile_points(body, 9, grid, density, lambda a, b: density0 * peak, draw)
-    from .scenes import _merge_points
-
     layers.stars = _merge_points(points, resolved)
     return layers

@@ -140,14 +140,9 @@ def _shown(table, build):
 
 def _stack(parametric, hybrid=None):
     """Parametric and hybrid chips in one manifest (the hybrid ``Image`` column empty for the others)."""
-    if hybrid is None:
-        return parametric
-    from astropy.table import vstack
+    from ..datasets import stack_manifests
 
-    table = vstack([parametric, hybrid], join_type="outer", metadata_conflicts="silent").filled("")
-    table.meta.update(source="+".join(str(t.meta.get("source")) for t in (parametric, hybrid)),
-                      sha256="+".join(str(t.meta.get("sha256")) for t in (parametric, hybrid)))
-    return table
+    return parametric if hybrid is None else stack_manifests([parametric, hybrid])
 
 
 def _summary(table) -> dict:
