@@ -153,7 +153,10 @@ def _extract_deb(deb: pathlib.Path, into: pathlib.Path) -> pathlib.Path:
         raise BankError("not a Debian package (no ar archive header)", path=deb)
     pos = 8
     while pos + 60 <= len(data):
-        name, size = data[pos:pos + 16].decode().strip().rstrip("/"), int(data[pos + 48:pos + 58].decode())
+        try:
+            name, size = data[pos:pos + 16].decode().strip().rstrip("/"), int(data[pos + 48:pos + 58].decode())
+        except (UnicodeDecodeError, ValueError):
+            raise BankError(f"damaged Debian package (bad ar member header at byte {pos})", path=deb) from None
         body = data[pos + 60:pos + 60 + size]
         pos += 60 + size + (size % 2)
         if name.startswith("data.tar"):
@@ -247,6 +250,7 @@ def build_bank(source, out_dir, *, reserved=RESERVED_LIST, source_label: str | N
                 if name:
                     index.setdefault(_key(name), []).append(i)
         reserved_rows = _read_reserved(reserved, catalog, index)
+        reserved_keys = set().union(*(r["keys"] for r in reserved_rows))
         positions = _unit(np.asarray(catalog["ra"], float), np.asarray(catalog["dec"], float))
         major = np.asarray(catalog["major"], float)
         (out / "images").mkdir(parents=True, exist_ok=True)
@@ -275,7 +279,8 @@ def build_bank(source, out_dir, *, reserved=RESERVED_LIST, source_label: str | N
                 continue
             inside = np.flatnonzero(_separation(positions, centre) < half)
             named = _designation(file_name)
-            primary = next((i for i in index.get(_key(named), ()) if i in set(inside)), None) if named else None
+            inside_set = set(inside.tolist())
+            primary = next((i for i in index.get(_key(named), ()) if i in inside_set), None) if named else None
             if primary is None:
                 near = inside[_separation(positions[inside], centre) < 0.3 * half]
                 big = near[major[near] >= 0.1 * min(width, height)]
@@ -286,7 +291,7 @@ def build_bank(source, out_dir, *, reserved=RESERVED_LIST, source_label: str | N
                 continue
             designations = str(catalog["designations"][primary])
             obj, kind = _canonical(designations), str(catalog["type"][primary])
-            if {_key(d) for d in designations.split(";")} & set().union(*(r["keys"] for r in reserved_rows)):
+            if {_key(d) for d in designations.split(";")} & reserved_keys:
                 leave_out("reserved for independent evaluation (same object)", obj)
                 continue
             if kind not in BANK_CLASSES:
@@ -335,10 +340,13 @@ def _groups(centres, positions) -> list[int]:
             i = parent[i]
         return i
 
+    if not centres:
+        return []
+    primaries = positions[[primary for _, _, primary in centres]]
     for i, (centre, half, _) in enumerate(centres):
-        for j, (_, _, primary) in enumerate(centres):
-            if i != j and float(_separation(positions[primary], centre)) < half:
-                parent[find(j)] = find(i)
+        for j in np.flatnonzero(_separation(primaries, centre) < half):  # image j's object lies in image i
+            if j != i:
+                parent[find(int(j))] = find(i)
     # The leader of a group is its first image, so the result does not depend on the loop order.
     leaders = {}
     return [leaders.setdefault(find(i), i) for i in range(len(centres))]

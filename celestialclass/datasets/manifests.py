@@ -132,6 +132,14 @@ def shows_object(table, min_coverage: float = MIN_COVERAGE, min_visibility: floa
     ------
     ManifestError
         The manifest lacks the simulator's ``Coverage`` and ``Visibility`` columns.
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> from celestialclass.datasets import shows_object
+    >>> chips = Table({"Coverage": [1.0, 0.0, 0.5], "Visibility": [40.0, 0.0, 3.0]})
+    >>> shows_object(chips).tolist()  # the second holds only sky; the third is below the noise
+    [True, False, False]
     """
     import numpy as np
 
@@ -156,6 +164,13 @@ def stack_manifests(manifests):
         Their rows in order; a column only some of them have (a hybrid
         manifest's ``Image``) is empty (``""``) in the others' rows.
         ``meta["source"]`` and ``meta["sha256"]`` join theirs with ``+``.
+
+    Examples
+    --------
+    >>> from celestialclass.datasets import load_manifest, stack_manifests
+    >>> both = stack_manifests(["lcid-test", "lcid-blurry"])
+    >>> len(both) == len(load_manifest("lcid-test")) + len(load_manifest("lcid-blurry"))
+    True
     """
     from astropy.table import vstack
 

@@ -132,3 +132,6 @@ def test_bank_from_a_debian_package(stellarium, tmp_path):
     (tmp_path / "junk.deb").write_bytes(b"no archive")
     with pytest.raises(BankError, match="not a Debian package"):
         build_bank(tmp_path / "junk.deb", tmp_path / "junk")
+    (tmp_path / "damaged.deb").write_bytes(bytes(deb[:8]) + b"\xff" * 70)
+    with pytest.raises(BankError, match="damaged Debian package"):
+        build_bank(tmp_path / "damaged.deb", tmp_path / "damaged")
