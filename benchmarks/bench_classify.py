@@ -28,9 +28,10 @@ import torch
 from celestialclass.classify import CelestialClassifier, classify_files
 from celestialclass.evaluation.paper import TABLE4
 from celestialclass.models import get_model, list_models, summary
-from celestialclass.preprocess import LCID_RESIZE, Preprocess
+from celestialclass.preprocess import Preprocess
+from celestialclass.schema import LCID_RESIZE, LCID_SHAPE
 from celestialclass.simulate import write_example_raw
-from celestialclass.training.card import write_card
+from celestialclass.cards import write_card
 from celestialclass.weights import save_weights
 
 
@@ -43,7 +44,7 @@ def make_weights(directory, name, resize):
                        {"architecture": name, "preprocess": preprocess.to_dict()})
     write_card(directory / "model_card.json", {
         "name": f"{name}-random", "architecture": name, "class_names": ["galaxy", "nsc"],
-        "input_size": [1, *(resize or (2048, 4096))], "preprocess": preprocess.to_dict(),
+        "input_size": [1, *(resize or LCID_SHAPE)], "preprocess": preprocess.to_dict(),
         "weights": {"file": "model.safetensors", "sha256": sha},
         "training": {"data": "none: random weights for timing only"}, "metrics": {}})
     return directory

@@ -3,13 +3,17 @@
 The package imports its subpackages on first use, so that the command line
 starts fast:
 
-- `celestialclass.io` reads raw ACS/WFC and WFC3/UVIS exposures; importing it
-  registers the ``hst_raw`` format with astropy's unified I/O.
+- `celestialclass.io` reads raw ACS/WFC and WFC3/UVIS exposures. The
+  ``hst_raw`` format is registered with astropy's unified I/O on ``import
+  celestialclass``: at once if `astropy.nddata` is loaded, else as soon as it
+  is (a post-import hook), so that the command line need not load astropy.
 - `celestialclass.simulate` writes raw exposures.
 - `CelestialClassifier`, `classify_ccd` and `classify_files` classify chips.
 """
 
 import importlib
+
+import wrapt
 
 from .exceptions import CelestialClassError
 
@@ -24,6 +28,14 @@ __all__ = ["CelestialClassError", "CelestialClassifier", "Prediction", "classify
 _SUBMODULES = ("io", "simulate", "exceptions", "cli", "models", "datasets", "training", "evaluation",
                "preprocess", "weights", "classify")
 _CLASSIFY = ("CelestialClassifier", "Prediction", "classify_ccd", "classify_files")
+
+
+def _register_hst_raw(_module) -> None:
+    """Register the ``hst_raw`` CCDData reader (`celestialclass.io.registry`) once astropy.nddata is loaded."""
+    importlib.import_module(".io.registry", __name__).register()
+
+
+wrapt.register_post_import_hook(_register_hst_raw, "astropy.nddata")
 
 
 def __getattr__(name):

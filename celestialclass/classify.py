@@ -8,7 +8,7 @@ network comes from `celestialclass.models`, the weights from
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,12 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .exceptions import CelestialClassError, ShapeError
+from .schema import CLASS_DISPLAY, LCID_SHAPE
 
 __all__ = ["CelestialClassifier", "Prediction", "classify_ccd", "classify_files", "expand_paths",
            "CLASS_DISPLAY", "RESULT_COLUMNS", "FITS_KEYWORDS"]
 
-#: Display text of each class.
-CLASS_DISPLAY = {"galaxy": "galaxy", "nsc": "nebula/star cluster"}
 #: Columns of the tables `CelestialClassifier.predict` and `classify_files` return.
 RESULT_COLUMNS = ("source", "hdu", "ccdchip", "instrument", "filter", "label", "prob_galaxy", "prob_nsc",
                   "model", "weights_sha256", "error")
@@ -74,9 +73,7 @@ class _Item:
     ccdchip: int | None
     instrument: str | None
     filter: str | None
-    load: object          # () -> 2-D array or CCDData; from a file, the preprocessed image
     error: str | None = None
-    from_file: bool = False
 
 
 def _header_value(meta, *keys):
@@ -87,15 +84,43 @@ def _header_value(meta, *keys):
     return None
 
 
+def _resolve_entry(model: str, weights, sha256: str | None):
+    """The weights entry a classifier of ``model`` with ``weights`` uses."""
+    from .weights import DEFAULT_WEIGHTS, default_weights, get_weights, resolve_weights
+
+    if weights is not None:
+        entry = resolve_weights(weights, sha256=sha256)
+    elif model == "default":
+        entry = get_weights(DEFAULT_WEIGHTS)
+    else:
+        entry = default_weights(model)  # unknown names fail here, listing the known ones
+    if model != "default" and entry.architecture != model:
+        raise CelestialClassError(
+            f"weights {entry.name!r} are for {entry.architecture!r}, not {model!r}; pass model="
+            f"{entry.architecture!r} or other weights")
+    return entry
+
+
 class CelestialClassifier:
     """Galaxy or nebula/star cluster, for raw HST chips.
+
+    Every input kind takes the same road: a raw file is read with the
+    weights' preprocessing (`~celestialclass.preprocess.Preprocess`); a
+    `~astropy.nddata.CCDData` from `celestialclass.io.read_raw` (or
+    ``CCDData.read(..., format='hst_raw')``) is brought to it from its
+    recorded provenance (`~celestialclass.preprocess.Preprocess.conform`),
+    so ``predict(path, hdu=h)`` and ``predict(read_raw(path, hdu=h))`` give
+    the same probabilities; an array is taken as already read the way the
+    weights expect. The forward pass is `celestialclass.engine.InferenceEngine`,
+    the one that measured the numbers in the weights' model card.
 
     Parameters
     ----------
     model : str, optional
         ``"default"`` (the registry's default weights) or a registered
-        architecture (`celestialclass.models.list_models`); with ``weights``
-        given, it must be the weights' architecture.
+        architecture (`celestialclass.models.list_models`), which then uses
+        the weights it names as its default; with ``weights`` given, it must
+        be the weights' architecture.
     weights : str or path-like, optional
         A registered weights name (`celestialclass.weights.list_weights`), the
         output directory (or ``model.safetensors``) of ``celestialclass
@@ -115,43 +140,29 @@ class CelestialClassifier:
 
     Examples
     --------
-    >>> from celestialclass import CelestialClassifier   # doctest: +SKIP
-    >>> clf = CelestialClassifier()                       # doctest: +SKIP
-    >>> clf.predict("jdataset_raw.fits")                  # doctest: +SKIP
+    >>> import os, tempfile
+    >>> from celestialclass import CelestialClassifier
+    >>> from celestialclass.io import read_raw
+    >>> from celestialclass.simulate import write_example_raw
+    >>> path = write_example_raw(os.path.join(tempfile.mkdtemp(), "jexample1q_raw.fits"))
+    >>> clf = CelestialClassifier(device="cpu")
+    >>> by_path = clf.predict(path, hdu=4)["prob_nsc"][0]
+    >>> by_ccd = clf.predict(read_raw(path, hdu=4)).probabilities["nsc"]
+    >>> bool(by_path == by_ccd)
+    True
     """
 
     def __init__(self, model: str = "default", weights=None, device: str = "auto", *, batch_size: int = 4,
                  num_threads: int | None = None, dtype: str = "float32", sha256: str | None = None):
-        from .models import get_model_info
-        from .preprocess import Preprocess
-        from .training.distributed import select_device
-        from .weights import DEFAULT_WEIGHTS, build_model, get_weights, resolve_weights
+        from .engine import InferenceEngine
 
-        if weights is not None:
-            entry = resolve_weights(weights, sha256=sha256)
-        elif model == "default":
-            entry = get_weights(DEFAULT_WEIGHTS)
-        else:
-            get_model_info(model)  # unknown names fail here, listing the known ones
-            entry = get_weights(f"{model}.default")
-        if model != "default" and entry.architecture != model:
-            raise CelestialClassError(
-                f"weights {entry.name!r} are for {entry.architecture!r}, not {model!r}; pass model="
-                f"{entry.architecture!r} or other weights")
-        if dtype not in ("float32", "bfloat16"):
-            raise CelestialClassError(f"dtype must be 'float32' or 'bfloat16', got {dtype!r}")
-        if int(batch_size) < 1:
-            raise CelestialClassError(f"batch_size must be at least 1, got {batch_size}")
+        entry = _resolve_entry(model, weights, sha256)
         self.entry = entry
-        self.device = select_device(device)
-        from .models import optimize_for_inference
-
-        self.network = optimize_for_inference(build_model(entry)).to(self.device)
-        self.preprocess = Preprocess.from_dict(entry.preprocess)
-        self.class_names = tuple(entry.class_names)
-        self.batch_size = int(batch_size)
-        self.num_threads = num_threads
-        self.dtype = dtype
+        self.engine = InferenceEngine(entry.build_model(), entry.class_names, device, batch_size=batch_size,
+                                      num_threads=num_threads, dtype=dtype,
+                                      name=f"{entry.name} ({entry.architecture})")
+        self.preprocess = entry.preprocess
+        self.class_names = entry.class_names
 
     @property
     def name(self) -> str:
@@ -162,66 +173,103 @@ class CelestialClassifier:
     def weights_sha256(self) -> str:
         return self.entry.sha256
 
+    @property
+    def device(self) -> str:
+        return self.engine.device
+
+    @property
+    def network(self):
+        """The inference-only network the engine runs."""
+        return self.engine.network
+
     def __repr__(self) -> str:
         return (f"CelestialClassifier(weights={self.name!r}, architecture={self.entry.architecture!r}, "
-                f"device={self.device!r}, dtype={self.dtype!r})")
+                f"device={self.device!r}, dtype={self.engine.dtype!r})")
 
     # -- inputs -----------------------------------------------------------------------------------
 
-    def _items(self, x, hdu=None, chip=None) -> tuple[list, bool]:
-        """Flatten an input into chip items; also whether a single Prediction is wanted."""
+    def _chips(self, x, hdu=None, chip=None):
+        """(item, tensor or CelestialClassError) for each chip of an input, read as they are asked for."""
         from astropy.nddata import CCDData
 
-        from .io.describe import _filter_name, _instrument_name
-
-        if isinstance(x, CCDData):
-            meta = x.meta
-            source = _header_value(meta, "FILENAME") or "<CCDData>"
-            return [_Item(str(source), None, _header_value(meta, "CCDCHIP"), _instrument_name(meta),
-                          _filter_name(meta), lambda: x)], True
-        if isinstance(x, np.ndarray):
-            return [_Item("<array>", None, None, None, None, lambda: x)], True
-        if isinstance(x, (str, os.PathLike)):
-            return self._file_items(x, hdu, chip), False
-        if isinstance(x, Iterable) and not isinstance(x, (Mapping, bytes)):
-            items = []
+        if isinstance(x, (CCDData, np.ndarray)):
+            yield self._memory_chip(x)
+        elif isinstance(x, (str, os.PathLike)):
+            yield from self._file_chips(x, hdu, chip)
+        elif isinstance(x, Iterable) and not isinstance(x, (Mapping, bytes)):
+            empty = True
             for element in x:
+                empty = False
                 if isinstance(element, (str, os.PathLike)):
-                    items += self._file_items(element, hdu, chip)
+                    yield from self._file_chips(element, hdu, chip)
+                elif isinstance(element, (CCDData, np.ndarray)):
+                    yield self._memory_chip(element)
                 else:
-                    items += self._items(element)[0]
-            if not items:
+                    raise CelestialClassError(f"cannot classify a {type(element).__name__} in a list: give "
+                                              f"CCDData, 2-D arrays or raw file paths")
+            if empty:
                 raise CelestialClassError("nothing to classify: the input is empty")
-            return items, False
-        raise CelestialClassError(
-            f"cannot classify a {type(x).__name__}: give a CCDData, a 2-D array, a raw file path, or a list")
+        else:
+            raise CelestialClassError(
+                f"cannot classify a {type(x).__name__}: give a CCDData, a 2-D array, a raw file path, or a list")
 
-    def _file_items(self, path, hdu=None, chip=None) -> list:
-        from .io import describe_raw
+    def _memory_chip(self, x):
+        """An in-memory chip's item and tensor; its errors are the caller's and raise."""
+        from .io import filter_name, instrument_name
+
+        if isinstance(x, np.ndarray):
+            item = _Item("<array>", None, None, None, None)
+        else:
+            meta = x.meta
+            item = _Item(str(_header_value(meta, "FILENAME") or "<CCDData>"), None, _header_value(meta, "CCDCHIP"),
+                         instrument_name(meta), filter_name(meta))
+        array = np.asarray(getattr(x, "data", x))
+        if array.ndim != 2:
+            raise ShapeError(f"{item.source}: expected a 2-D chip, got shape {array.shape}")
+        self._check_chip(array, item.source)
+        return item, self.preprocess.tensor(x, item.source)
+
+    def _file_chips(self, path, hdu=None, chip=None):
+        """Items and tensors of a raw file's chips (those ``hdu``/``chip`` pick), the file opened once."""
+        import torch
+
+        from .io import RawFile, describe_raw
 
         path = os.fspath(path)
-        info = describe_raw(path)
-        if not info["supported"]:
-            return [_Item(path, hdu, chip, info["instrument"], info["filter"], None, error=info["reason"],
-                          from_file=True)]
-        chips = info["chips"]
-        if hdu is not None:
-            chips = [c for c in chips if c["hdu"] == hdu] or [{"hdu": hdu, "ccdchip": None}]
-        elif chip is not None:
-            chips = [c for c in chips if c["ccdchip"] == chip] or [{"hdu": None, "ccdchip": chip}]
-        items = []
-        for c in chips:
-            def load(h=c["hdu"], ch=c["ccdchip"]):
-                return self.preprocess.read_image(path, hdu=h, chip=None if h is not None else ch)
-            items.append(_Item(path, c["hdu"], c["ccdchip"], info["instrument"], info["filter"], load,
-                               from_file=True))
-        return items
+        try:
+            raw = RawFile(path)
+        except CelestialClassError as exc:
+            yield _Item(path, hdu, chip, None, None, error=str(exc)), exc
+            return
+        with raw:
+            info = describe_raw(raw)
+            if not info["supported"]:
+                error = CelestialClassError(info["reason"])
+                yield _Item(path, hdu, chip, info["instrument"], info["filter"], error=info["reason"]), error
+                return
+            chips = info["chips"]
+            if hdu is not None:
+                chips = [c for c in chips if c["hdu"] == hdu] or [{"hdu": hdu, "ccdchip": None}]
+            elif chip is not None:
+                chips = [c for c in chips if c["ccdchip"] == chip] or [{"hdu": None, "ccdchip": chip}]
+            for c in chips:
+                item = _Item(path, c["hdu"], c["ccdchip"], info["instrument"], info["filter"])
+                try:
+                    image = self.preprocess.read_image(raw, hdu=c["hdu"],
+                                                       chip=None if c["hdu"] is not None else c["ccdchip"])
+                except CelestialClassError as exc:
+                    item.error = str(exc)
+                    yield item, exc
+                    continue
+                yield item, torch.from_numpy(image)[None]
 
     def _check_chip(self, array, source):
-        expected = {"lcid": (2048, 4096)}.get(self.preprocess.trim)
+        from .io import LAYOUTS
+
+        expected = LCID_SHAPE if self.preprocess.trim == "lcid" else None
         if expected and array.shape != expected:
             hint = ""
-            if array.shape in ((2068, 4144), (2070, 4206)):
+            if array.shape in {layout.raw_shape for layout in LAYOUTS.values()}:
                 hint = " (an untrimmed raw chip: read it with celestialclass.io.read_raw)"
             raise ShapeError(
                 f"{source}: {self.name} ({self.entry.architecture}) takes trimmed {expected[0]} x {expected[1]} "
@@ -229,79 +277,21 @@ class CelestialClassifier:
 
     # -- prediction -------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _threads(self):
-        import torch
-
-        if self.num_threads is None:
-            yield
-            return
-        previous = torch.get_num_threads()
-        torch.set_num_threads(int(self.num_threads))
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)
-
-    def _run(self, items) -> np.ndarray:
-        """Probabilities (n, classes) for items without errors; rows of failed items are NaN."""
-        import torch
-
-        probs = np.full((len(items), len(self.class_names)), np.nan)
-        pending = []
-
-        def flush():
-            if not pending:
-                return
-            tensors = [t for _, t in pending]
-            batch = (tensors[0][None] if len(tensors) == 1 else torch.stack(tensors)).to(self.device)
-            autocast = torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16,
-                                      enabled=self.dtype == "bfloat16")
-            try:
-                with autocast:
-                    logits = self.network(batch)
-            except CelestialClassError:
-                raise
-            except RuntimeError as exc:
-                raise ShapeError(f"{self.name} cannot classify inputs of shape {tuple(batch.shape)}: "
-                                 f"{str(exc).splitlines()[0]}") from None
-            p = torch.softmax(logits.float(), dim=1).cpu().numpy()
-            for (index, _), row in zip(pending, p):
-                probs[index] = row
-            pending.clear()
-
-        with self._threads(), torch.inference_mode():
-            for index, item in enumerate(items):
-                if item.error is not None:
-                    continue
-                try:
-                    data = item.load()
-                    if item.from_file:  # read, trimmed and scaled by the reader: the layout fixes the shape
-                        pending.append((index, torch.from_numpy(data)[None]))
-                    else:
-                        array = np.asarray(getattr(data, "data", data))
-                        where = f"{item.source}[HDU {item.hdu}]" if item.hdu is not None else item.source
-                        if array.ndim != 2:
-                            raise ShapeError(f"{where}: expected a 2-D chip, got shape {array.shape}")
-                        self._check_chip(array, where)
-                        pending.append((index, self.preprocess.tensor(data, where)))
-                except CelestialClassError as exc:
-                    if not item.from_file:
-                        raise  # in-memory input: the caller's mistake, not one bad file of a batch
-                    item.error = str(exc)
-                    continue
-                if len(pending) >= self.batch_size:
-                    flush()
-            flush()
-        return probs
+    def _run(self, x, hdu=None, chip=None):
+        """(items, probabilities (n, classes)) of every chip of ``x``; rows of failed chips are NaN."""
+        results = list(self.engine.run(self._chips(x, hdu, chip)))
+        probs = np.full((len(results), len(self.class_names)), np.nan)
+        for row, result in zip(probs, results):
+            if result.probabilities is not None:
+                row[:] = result.probabilities
+        return [result.key for result in results], probs
 
     def predict_proba(self, x, hdu: int | None = None, chip: int | None = None) -> np.ndarray:
-        """Class probabilities, shape (chips, 2) in the order ``class_names``.
+        """Class probabilities, shape (chips, classes) in the order ``class_names``.
 
         Takes what `predict` takes; a file that cannot be read raises.
         """
-        items, _ = self._items(x, hdu, chip)
-        probs = self._run(items)
+        items, probs = self._run(x, hdu, chip)
         _raise_first_error(items)
         return probs
 
@@ -324,8 +314,10 @@ class CelestialClassifier:
             table with one row per chip and the columns `RESULT_COLUMNS`. A
             file that cannot be read gets a row with its ``error`` in a batch.
         """
-        items, single = self._items(x, hdu, chip)
-        probs = self._run(items)  # skips items that already failed; raises for in-memory input
+        from astropy.nddata import CCDData
+
+        single = isinstance(x, (CCDData, np.ndarray))
+        items, probs = self._run(x, hdu, chip)
         if single or isinstance(x, (str, os.PathLike)):
             _raise_first_error(items)
         if single:
@@ -335,13 +327,14 @@ class CelestialClassifier:
         return self._table(items, probs)
 
     def _table(self, items, probs):
+        galaxy, nsc = (self.class_names.index(name) for name in ("galaxy", "nsc"))
         rows = []
         for item, p in zip(items, probs):
             ok = item.error is None and np.isfinite(p).all()
             rows.append((item.source, -1 if item.hdu is None else int(item.hdu),
                          -1 if item.ccdchip is None else int(item.ccdchip), item.instrument or "",
                          item.filter or "", self.class_names[int(np.argmax(p))] if ok else "",
-                         float(p[0]) if ok else np.nan, float(p[1]) if ok else np.nan, self.name,
+                         float(p[galaxy]) if ok else np.nan, float(p[nsc]) if ok else np.nan, self.name,
                          self.weights_sha256, item.error or ""))
         return _results_table(rows)
 
@@ -360,15 +353,13 @@ def _raise_first_error(items) -> None:
             raise CelestialClassError(item.error)
 
 
-_DEFAULT_CLASSIFIERS: dict = {}
 _THREAD_ENVIRON = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_")
 
 
-def _cached_classifier(model="default", weights=None):
-    key = (model, str(weights))
-    if key not in _DEFAULT_CLASSIFIERS:
-        _DEFAULT_CLASSIFIERS[key] = CelestialClassifier(model=model, weights=weights)
-    return _DEFAULT_CLASSIFIERS[key]
+@functools.lru_cache(maxsize=4)
+def _cached_classifier(model: str = "default", weights: str | None = None, device: str = "auto"):
+    """A classifier per (model, weights, device), the last few kept (each holds a network)."""
+    return CelestialClassifier(model=model, weights=weights, device=device)
 
 
 def classify_ccd(ccd, classifier: CelestialClassifier | None = None, add_keyword: bool = True):
@@ -407,23 +398,40 @@ def classify_ccd(ccd, classifier: CelestialClassifier | None = None, add_keyword
 
 
 def expand_paths(inputs) -> list[str]:
-    """Files from paths, directories (their ``*_raw.fits`` and ``*_raw.fits.gz``) and glob patterns."""
+    """Files from paths, directories (their ``*_raw.fits`` and ``*_raw.fits.gz``) and glob patterns.
+
+    A path that exists is taken as it is, even if its name holds ``*``, ``?``
+    or ``[``; only the others are glob patterns. Expanding twice gives the
+    same list.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from celestialclass.classify import expand_paths
+    >>> folder = tempfile.mkdtemp()
+    >>> for name in ("a_raw.fits", "b[1]_raw.fits"):
+    ...     open(os.path.join(folder, name), "w").close()
+    >>> [os.path.basename(p) for p in expand_paths([folder])]
+    ['a_raw.fits', 'b[1]_raw.fits']
+    >>> expand_paths(expand_paths([folder])) == expand_paths([folder])
+    True
+    """
     import glob
 
     out = []
     for entry in inputs:
         entry = os.fspath(entry)
         if os.path.isdir(entry):
-            out += sorted(glob.glob(os.path.join(entry, "*_raw.fits"))
-                          + glob.glob(os.path.join(entry, "*_raw.fits.gz")))
-        elif any(ch in entry for ch in "*?["):
+            out += sorted(glob.glob(os.path.join(glob.escape(entry), "*_raw.fits"))
+                          + glob.glob(os.path.join(glob.escape(entry), "*_raw.fits.gz")))
+        elif not os.path.exists(entry) and any(ch in entry for ch in "*?["):
             out += sorted(glob.glob(entry))
         else:
             out.append(entry)
     return out
 
 
-def _classify_one(path, model, weights, hdu):
+def _classify_one(path, model, weights, hdu, device="auto"):
     """Rows for one file (used locally and on Dask workers, which cache their classifier)."""
     try:  # on a Dask worker, torch uses the worker's threads, no more
         import torch
@@ -432,12 +440,12 @@ def _classify_one(path, model, weights, hdu):
         torch.set_num_threads(max(1, int(get_worker().state.nthreads)))
     except (ImportError, ValueError, AttributeError):
         pass
-    classifier = _cached_classifier(model, weights)
+    classifier = _cached_classifier(model, weights, device)
     try:
         table = classifier.predict(path, hdu=hdu)
     except CelestialClassError as exc:
-        table = classifier._table([_Item(os.fspath(path), hdu, None, None, None, None, error=str(exc))],
-                                  np.full((1, 2), np.nan))
+        table = classifier._table([_Item(os.fspath(path), hdu, None, None, None, error=str(exc))],
+                                  np.full((1, len(classifier.class_names)), np.nan))
     return [dict(zip(table.colnames, row)) for row in table.as_array().tolist()]
 
 

@@ -80,3 +80,7 @@ class HDUError(RawFileError):
 
 class ShapeError(CelestialClassError):
     """An array does not have the shape its layout or model requires."""
+
+
+class ProvenanceError(CelestialClassError):
+    """A chip was read or processed otherwise than a model's preprocessing expects, and cannot be brought to it."""

@@ -11,13 +11,17 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .exceptions import CelestialClassError, ShapeError
+import contextlib
+import re
 
-__all__ = ["Preprocess", "LCID_RESIZE"]
+from .exceptions import CelestialClassError, ProvenanceError, ShapeError
+from .schema import LCID_RESIZE, LCID_SHAPE
 
-#: (rows, columns) of the paper's LCID-Resize images: ``cv2.resize(chip, (448, 224))``.
-LCID_RESIZE = (224, 448)
+__all__ = ["Preprocess"]
+
 _SCALINGS = ("asinh", "none")
+#: The read settings `celestialclass.io.read_raw` records in ``CCREAD`` ("trim=lcid, subtract_bias=False").
+_SETTING = re.compile(r"(\w+)=(\w+)")
 
 
 #: Rows per band of `_asinh_stretch`: 64 rows of a 4096-column float32 chip are 1 MiB.
@@ -102,16 +106,85 @@ class Preprocess:
         """(rows, columns) of the output when fixed by ``resize`` or the trim, else None."""
         if self.resize is not None:
             return self.resize
-        return (2048, 4096) if self.trim == "lcid" else None
+        return LCID_SHAPE if self.trim == "lcid" else None
 
     def read(self, path, hdu: int | None = None, chip: int | None = None):
-        """Read one chip of a raw file as this preprocessing expects (a `~astropy.nddata.CCDData`)."""
-        from .io import read_raw
+        """Read one chip of a raw file as this preprocessing expects (a `~astropy.nddata.CCDData`).
 
-        return read_raw(path, hdu=hdu, chip=chip, trim=self.trim, subtract_bias=self.subtract_bias)
+        ``path`` may also be an open `~astropy.io.fits.HDUList` or
+        `celestialclass.io.RawFile`.
+        """
+        with _raw_file(path) as raw:
+            return raw.read(hdu, chip, trim=self.trim, subtract_bias=self.subtract_bias)
+
+    def conform(self, ccd, source: str | None = None) -> np.ndarray:
+        """The data of a `~astropy.nddata.CCDData` as `read` would have read them, from its provenance.
+
+        A chip from `celestialclass.io.read_raw` (or ``CCDData.read(...,
+        format='hst_raw')``) records how it was read (``CCREAD``) and each
+        amplifier's measured bias level (``BIASLEVA``..``BIASLEVD``). Read
+        without bias subtraction, where this preprocessing subtracts it, the
+        recorded levels are subtracted amplifier by amplifier: the same
+        float32 values as reading it with ``subtract_bias=True``. A CCDData
+        without ``CCREAD`` is taken as it is, like an array: already read the
+        way this preprocessing expects.
+
+        Raises
+        ------
+        celestialclass.exceptions.ProvenanceError
+            The chip was read with another trim, has its bias subtracted where
+            this preprocessing keeps it, lacks the levels to subtract, or is
+            not in ADU.
+        """
+        meta = ccd.meta
+        where = source or str(meta.get("FILENAME") or "<CCDData>")
+        read = meta.get("CCREAD")
+        if not read:
+            return ccd.data
+        settings = dict(_SETTING.findall(str(read)))
+        hint = f"read it with read_raw(path, hdu=..., trim={self.trim!r})"
+        if settings.get("trim") != self.trim:
+            raise ProvenanceError(f"{where}: read with trim={settings.get('trim')!r}; these weights expect "
+                                  f"trim={self.trim!r}: {hint}")
+        if ccd.unit is not None and str(ccd.unit).lower() != "adu":
+            raise ProvenanceError(f"{where}: data are in {ccd.unit}; these weights take ADU as read_raw gives them")
+        subtracted = settings.get("subtract_bias") == "True"
+        if subtracted == self.subtract_bias:
+            return ccd.data
+        if subtracted:
+            raise ProvenanceError(f"{where}: the bias is subtracted; these weights expect it left in: read it "
+                                  f"with read_raw(path, hdu=...) (subtract_bias=False)")
+        from .io import get_layout
+
+        try:
+            layout = get_layout(f"{str(meta['INSTRUME']).strip()}/{str(meta['DETECTOR']).strip()}")
+            chip = layout.chip(int(meta["CCDCHIP"]))
+            levels = [np.float32(meta[f"BIASLEV{amp.name}"]) for amp in chip.amplifiers]
+        except (KeyError, ValueError, TypeError, CelestialClassError):
+            raise ProvenanceError(f"{where}: read without bias subtraction and without the amplifiers' levels "
+                                  f"(BIASLEVA..D) to subtract; read it with read_raw(path, hdu=..., "
+                                  f"subtract_bias=True)") from None
+        data = np.asarray(ccd.data, dtype=np.float32)
+        out = np.empty_like(data)
+        col = 0
+        for amp, level in zip(chip.amplifiers, levels):
+            width = amp.science_cols[1] - amp.science_cols[0]
+            np.subtract(data[:, col:col + width], level, out=out[:, col:col + width])
+            col += width
+        if col != data.shape[1]:
+            raise ProvenanceError(f"{where}: {data.shape[1]} columns, where a trimmed {layout.name} chip has {col}")
+        return out
 
     def image(self, data, source: str = "<array>") -> np.ndarray:
-        """The preprocessed 2-D float32 image of a chip (CCDData or 2-D array)."""
+        """The preprocessed 2-D float32 image of a chip (CCDData, see `conform`, or a 2-D array).
+
+        An array is taken as already read the way this preprocessing
+        expects (`read`).
+        """
+        from astropy.nddata import CCDData
+
+        if isinstance(data, CCDData):
+            data = self.conform(data, source if source != "<array>" else None)
         array = np.asarray(getattr(data, "data", data))
         if array.ndim != 2:
             raise ShapeError(f"{source}: expected a 2-D chip, got an array of shape {array.shape}")
@@ -159,13 +232,43 @@ class Preprocess:
         """
         if hdu is None and chip is None:
             raise CelestialClassError(f"{path}: read_image reads one chip; give hdu= (1 or 4) or chip= (1 or 2)")
-        if self.scaling != "asinh" or self.resize is not None:
-            where = f"{path}[HDU {hdu}]" if hdu is not None else f"{path}[CCDCHIP {chip}]"
-            return self.image(self.read(path, hdu=hdu, chip=chip), source=where)
-        from .io.raw import _read_raw
+        with _raw_file(path) as raw:
+            pixels = raw.chip_pixels(hdu, chip, trim=self.trim, subtract_bias=self.subtract_bias)
+            if self.scaling != "asinh" or self.resize is not None:
+                out = np.empty(pixels.shape, np.float32)
+                pixels.scale_into(out)
+                return self.image(out, source=pixels.source)
+            return self._look_up(pixels)
 
-        ccd = _read_raw(path, hdu, chip, self.trim, self.subtract_bias, preprocess=self)
-        return ccd.data
+    def _look_up(self, pixels) -> np.ndarray:
+        """The asinh-scaled chip of `celestialclass.io.ChipPixels`, by table look-up where the data allow.
+
+        The scaling is elementwise once its statistics are known, and those
+        come from every 8th row and column of the chip. Stored 16-bit
+        integers take at most 65536 values per amplifier, so the scaling is
+        applied to those values and the pixels are looked up in the table:
+        the same float32 result as `image` of the scaled chip, in a fraction
+        of the time. Other data are scaled, then preprocessed whole.
+        """
+        from .io import AmplifierPixels
+        from .utils.parallel import run_parallel
+
+        out = np.empty(pixels.shape, np.float32)
+        if not all(amp.is_uint16 for amp in pixels.amplifiers):
+            pixels.scale_into(out)
+            return self.image(out, pixels.source)
+        samples = []
+        for amp in pixels.amplifiers:
+            skip = -amp.columns.start % 8  # the chip's columns 0, 8, 16, ... that fall in this amplifier
+            samples.append(amp.scaled((slice(None, None, 8), slice(skip, None, 8))).ravel())
+        function = self._elementwise(np.concatenate(samples))
+        look_ups = []
+        for amp in pixels.amplifiers:
+            table = amp.dn_table()
+            function(table, table)
+            look_ups.append((amp, table, out[:, amp.columns]))
+        run_parallel(AmplifierPixels.look_up_into, look_ups)
+        return out
 
     def _elementwise(self, sample: np.ndarray):
         """The asinh scaling as an elementwise ``f(values, out)``, sky and noise measured on ``sample``.
@@ -201,3 +304,10 @@ class Preprocess:
         if unknown:
             raise CelestialClassError(f"unknown preprocessing keys {sorted(unknown)}; known: {sorted(known)}")
         return cls(**values)
+
+
+def _raw_file(source):
+    """A context giving an open `celestialclass.io.RawFile` of ``source`` (left open if it already was one)."""
+    from .io import RawFile
+
+    return contextlib.nullcontext(source) if isinstance(source, RawFile) else RawFile(source)

@@ -9,10 +9,11 @@ import pathlib
 from dataclasses import dataclass, field
 
 from .exceptions import CelestialClassError
+from .schema import CLASS_NAMES
 
 __all__ = ["WeightsIntegrityError", "WeightsEntry", "file_sha256", "save_weights", "load_weights",
-           "load_trained", "build_model", "register_weights", "get_weights", "list_weights", "resolve_weights",
-           "DEFAULT_WEIGHTS"]
+           "load_trained", "register_weights", "get_weights", "list_weights", "default_weights",
+           "resolve_weights", "DEFAULT_WEIGHTS"]
 
 
 class WeightsIntegrityError(CelestialClassError):
@@ -84,13 +85,14 @@ def load_weights(path, sha256: str | None = None) -> tuple[dict, dict]:
 
 
 def load_trained(path, device: str = "cpu"):
-    """A model trained by ``celestialclass train``: its weights, preprocessing and card.
+    """A trained model: its weights, preprocessing and card.
 
     Parameters
     ----------
-    path : path-like
-        The training output directory, or its ``model.safetensors`` (with
-        ``model_card.json`` beside it).
+    path : path-like or str
+        What `resolve_weights` takes: a training output directory, its
+        ``model.safetensors`` (with ``model_card.json`` beside it), a
+        registered name.
     device : str, optional
 
     Returns
@@ -99,25 +101,8 @@ def load_trained(path, device: str = "cpu"):
         The model (eval mode) with verified weights, its
         `~celestialclass.preprocess.Preprocess`, and the model card (dict).
     """
-    from .preprocess import Preprocess
-
     entry = resolve_weights(path)
-    return build_model(entry).to(device).eval(), Preprocess.from_dict(entry.preprocess), entry.card
-
-
-def build_model(entry: "WeightsEntry"):
-    """The entry's architecture with its (sha256-verified) weights loaded."""
-    from .models import get_model
-
-    state = entry.load_state()
-    model = get_model(entry.architecture)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise WeightsIntegrityError(
-            f"weights do not fit {entry.architecture} ({str(exc).splitlines()[0][:200]})",
-            path=entry.location) from None
-    return model
+    return entry.build_model().to(device).eval(), entry.preprocess, entry.card
 
 
 #: Name of the registry entry ``CelestialClassifier()`` uses.
@@ -127,56 +112,77 @@ _PACKAGE_DATA = pathlib.Path(__file__).parent / "data" / "weights"
 
 @dataclass(frozen=True)
 class WeightsEntry:
-    """A registered set of weights, in the manner of torchvision's weights enums.
+    """A set of weights and everything needed to use them, in the manner of torchvision's weights enums.
 
     Attributes
     ----------
     name : str
         Registry name (``"default"`` is what `CelestialClassifier` uses).
     architecture : str
-        Registered model name the weights fit.
+        Registered model name the weights fit (`celestialclass.models.list_models`).
     location : str
         ``"package:FILE"`` (shipped in ``celestialclass/data/weights``), a
         local path, or an ``http(s)`` URL (fetched into astropy's download cache).
     sha256 : str
         Hex digest of the file; verified on every load, not only on download.
-    preprocess : dict
-        `~celestialclass.preprocess.Preprocess` settings the weights expect.
+    preprocess : `~celestialclass.preprocess.Preprocess`
+        How a raw chip becomes the input these weights expect; it fixes the
+        input geometry (`input_size`).
     class_names : tuple of str
-    input_size : tuple of int
-    training_data : str
-        What the weights were trained on.
-    command : str
-        The command that trained them.
-    metrics : dict
-        Measured results, with what they were measured on.
+        The outputs, in order.
     card : dict
-        The full model card.
+        The full model card: training data, command, metrics, ...
+
+    Examples
+    --------
+    >>> from celestialclass.weights import get_weights
+    >>> entry = get_weights("default")
+    >>> entry.architecture, entry.class_names, entry.input_size
+    ('celestialnet-lite-x2', ('galaxy', 'nsc'), (1, 2048, 4096))
     """
 
     name: str
     architecture: str
     location: str
     sha256: str
-    preprocess: dict
-    class_names: tuple = ("galaxy", "nsc")
-    input_size: tuple | None = None
-    training_data: str = ""
-    command: str = ""
-    metrics: dict = field(default_factory=dict)
-    card: dict = field(default_factory=dict)
+    preprocess: object
+    class_names: tuple = CLASS_NAMES
+    card: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        from .preprocess import Preprocess
+
+        if isinstance(self.preprocess, dict):
+            object.__setattr__(self, "preprocess", Preprocess.from_dict(self.preprocess))
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+
+    @property
+    def input_size(self) -> tuple | None:
+        """(channels, rows, columns) of the input, when the preprocessing fixes it."""
+        shape = self.preprocess.output_shape
+        return (1, *shape) if shape else None
+
+    @property
+    def training_data(self) -> str:
+        """What the weights were trained on (from the card)."""
+        return self.card.get("training", {}).get("data", "")
+
+    @property
+    def command(self) -> str:
+        """The command that trained them (from the card)."""
+        return self.card.get("training", {}).get("command") or ""
+
+    @property
+    def metrics(self) -> dict:
+        """Measured results, with what they were measured on (from the card)."""
+        return self.card.get("metrics", {})
 
     def path(self) -> pathlib.Path:
         """The local file (downloading a URL into astropy's cache first)."""
         if self.location.startswith("package:"):
             return _PACKAGE_DATA / self.location[len("package:"):]
         if self.location.startswith(("http://", "https://")):
-            from astropy.utils.data import download_file
-
-            try:
-                return pathlib.Path(download_file(self.location, cache=True))
-            except Exception as exc:
-                raise CelestialClassError(f"cannot download weights {self.location} ({exc})") from None
+            return _download(self.location)
         return pathlib.Path(self.location)
 
     def load_state(self) -> dict:
@@ -184,16 +190,26 @@ class WeightsEntry:
         state, _ = load_weights(self.path(), sha256=self.sha256)
         return state
 
+    def build_model(self):
+        """The architecture with these (sha256-verified) weights loaded, in eval mode."""
+        from .models import get_model
+
+        state = self.load_state()
+        model = get_model(self.architecture)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise WeightsIntegrityError(
+                f"weights do not fit {self.architecture} ({str(exc).splitlines()[0][:200]})",
+                path=self.location) from None
+        return model.eval()
+
     @classmethod
     def from_card(cls, card: dict, location: str, name: str | None = None) -> "WeightsEntry":
         """An entry from a model card written by ``celestialclass train``."""
-        training = card.get("training", {})
         return cls(name=name or card.get("name", pathlib.Path(location).stem), architecture=card["architecture"],
                    location=str(location), sha256=card["weights"]["sha256"], preprocess=card["preprocess"],
-                   class_names=tuple(card.get("class_names", ("galaxy", "nsc"))),
-                   input_size=tuple(card["input_size"]) if card.get("input_size") else None,
-                   training_data=training.get("data", ""), command=training.get("command") or "",
-                   metrics=card.get("metrics", {}), card=card)
+                   class_names=tuple(card.get("class_names", CLASS_NAMES)), card=card)
 
     @classmethod
     def from_card_file(cls, path, package: bool = False) -> "WeightsEntry":
@@ -201,7 +217,7 @@ class WeightsEntry:
 
         With ``package``, the location is ``"package:FILE"`` (shipped in ``celestialclass/data/weights``).
         """
-        from .training.card import read_card
+        from .cards import read_card
 
         path = pathlib.Path(path)
         card = read_card(path)
@@ -220,10 +236,18 @@ def register_weights(entry: WeightsEntry, overwrite: bool = False) -> WeightsEnt
     return entry
 
 
-def list_weights() -> list[str]:
-    """Names of the registered weights."""
+def list_weights(architecture: str | None = None) -> list[str]:
+    """Names of the registered weights, or of those of one architecture.
+
+    Examples
+    --------
+    >>> from celestialclass.weights import list_weights
+    >>> list_weights("celestialnet-lite-x2"), list_weights("resnet18")
+    (['default'], [])
+    """
     _load_builtin()
-    return sorted(_WEIGHTS)
+    return sorted(name for name, entry in _WEIGHTS.items()
+                  if architecture is None or entry.architecture == architecture)
 
 
 def get_weights(name: str) -> WeightsEntry:
@@ -234,6 +258,27 @@ def get_weights(name: str) -> WeightsEntry:
     except KeyError:
         known = ", ".join(sorted(_WEIGHTS)) or "none (no weights are bundled with this version)"
         raise CelestialClassError(f"unknown weights {name!r}; registered: {known}") from None
+
+
+def default_weights(architecture: str) -> WeightsEntry:
+    """The weights an architecture names as its default (`celestialclass.models.ModelInfo.default_weights`).
+
+    Raises
+    ------
+    celestialclass.CelestialClassError
+        The architecture is unknown, or names no default weights (the
+        message lists the registered weights of it, if any).
+    """
+    from .models import get_model_info
+
+    info = get_model_info(architecture)
+    if info.default_weights is None:
+        have = list_weights(architecture)
+        also = f"; registered weights of it: {', '.join(have)}" if have else ""
+        raise CelestialClassError(
+            f"no weights are bundled for {architecture!r}: train some (celestialclass train --model "
+            f"{architecture}) and pass weights=OUT_DIR{also}")
+    return get_weights(info.default_weights)
 
 
 @functools.lru_cache(maxsize=None)
@@ -260,7 +305,7 @@ def resolve_weights(spec, sha256: str | None = None) -> WeightsEntry:
     sha256 : str, optional
         The expected digest, for files and URLs without a card.
     """
-    from .training.card import read_card
+    from .cards import read_card
 
     text = str(spec)
     is_url = text.startswith(("http://", "https://"))
@@ -271,11 +316,9 @@ def resolve_weights(spec, sha256: str | None = None) -> WeightsEntry:
         digest = sha256 or (fragment[len("sha256="):] if fragment.startswith("sha256=") else None)
         if not digest:
             raise CelestialClassError(f"weights from a URL need their sha256 (sha256=... or {url}#sha256=HEX)")
-        entry = WeightsEntry(name=url.rsplit("/", 1)[-1], architecture="", location=url, sha256=digest,
-                             preprocess={})
-        state_path = entry.path()
-        _, metadata = load_weights(state_path, sha256=digest)
-        return _entry_from_metadata(entry, metadata)
+        location = url
+        _, metadata = load_weights(_download(url), sha256=digest)
+        return _entry_from_metadata(url.rsplit("/", 1)[-1], location, digest, metadata)
     path = pathlib.Path(text)
     if path.suffix == ".json" and path.is_file():  # a model card, its weights file beside it
         return WeightsEntry.from_card_file(path)
@@ -290,12 +333,22 @@ def resolve_weights(spec, sha256: str | None = None) -> WeightsEntry:
         raise CelestialClassError(
             "no model_card.json beside these weights: give sha256=... to load them", path=path)
     _, metadata = load_weights(path, sha256=sha256)
-    return _entry_from_metadata(WeightsEntry(path.stem, "", str(path), sha256, {}), metadata)
+    return _entry_from_metadata(path.stem, str(path), sha256, metadata)
 
 
-def _entry_from_metadata(entry: WeightsEntry, metadata: dict) -> WeightsEntry:
-    from dataclasses import replace
+def _download(url: str) -> pathlib.Path:
+    """A URL's file in astropy's download cache."""
+    from astropy.utils.data import download_file
 
+    try:
+        return pathlib.Path(download_file(url, cache=True))
+    except Exception as exc:
+        raise CelestialClassError(f"cannot download weights {url} ({exc})") from None
+
+
+def _entry_from_metadata(name: str, location: str, sha256: str, metadata: dict) -> WeightsEntry:
+    """An entry for a weights file without a card, from what its safetensors header says."""
     if "architecture" not in metadata or "preprocess" not in metadata:
-        raise CelestialClassError(f"{entry.location}: the file does not say its architecture and preprocessing")
-    return replace(entry, architecture=metadata["architecture"], preprocess=metadata["preprocess"])
+        raise CelestialClassError(f"{location}: the file does not say its architecture and preprocessing")
+    return WeightsEntry(name, metadata["architecture"], location, sha256, metadata["preprocess"],
+                        tuple(metadata.get("class_names", CLASS_NAMES)))

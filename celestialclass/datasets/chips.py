@@ -7,6 +7,7 @@ import pathlib
 
 from ..exceptions import CelestialClassError
 from ..preprocess import Preprocess
+from ..schema import CLASS_NAMES
 
 __all__ = ["ChipDataset", "raw_path"]
 
@@ -88,7 +89,6 @@ class ChipDataset:
     def __init__(self, manifest, data_dir, preprocess: Preprocess | None = None, on_error: str = "raise",
                  cache: bool = False, transform=None):
         from ..io import describe_raw
-        from ..models.registry import CLASS_NAMES
 
         if on_error not in ("raise", "skip"):
             raise CelestialClassError(f"on_error must be 'raise' or 'skip', got {on_error!r}")

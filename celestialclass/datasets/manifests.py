@@ -6,14 +6,10 @@ import hashlib
 import pathlib
 
 from ..exceptions import CelestialClassError
+from ..schema import MANIFEST_COLUMNS, MANIFEST_LABELS, write_manifest
 
 __all__ = ["load_manifest", "write_manifest", "manifest_sha256", "shows_object", "stack_manifests",
-           "REQUIRED_COLUMNS", "LABELS", "BUILTIN_MANIFESTS", "ManifestError", "MIN_COVERAGE", "MIN_VISIBILITY"]
-
-#: Columns every manifest has (the paper's, less its unnamed index).
-REQUIRED_COLUMNS = ("ID", "Instrument", "OBSID", "Filter", "RA", "DEC", "HDU Index", "Label")
-#: Manifest label -> class name (the package's vocabulary is ``("galaxy", "nsc")``).
-LABELS = {"galaxy": "galaxy", "nsc": "nsc", "NSC": "nsc"}
+           "BUILTIN_MANIFESTS", "ManifestError", "MIN_COVERAGE", "MIN_VISIBILITY"]
 _DATA = pathlib.Path(__file__).parent / "data"
 #: A simulated chip shows its object when the object covers at least this fraction of it (``Coverage``) ...
 MIN_COVERAGE = 0.01
@@ -56,8 +52,9 @@ def load_manifest(manifest):
     Returns
     -------
     table : `~astropy.table.Table`
-        The manifest's columns (the unnamed index dropped), plus ``label``:
-        the class name, ``"galaxy"`` or ``"nsc"`` (the paper's ``NSC``).
+        The manifest's columns (the unnamed index dropped), with ``Label``
+        read into ``label``: the class name, ``"galaxy"`` or ``"nsc"`` (the
+        paper's ``NSC``); `write_manifest` writes it back as ``Label``.
         ``meta`` holds ``source`` (the file) and ``sha256``.
 
     Raises
@@ -83,38 +80,20 @@ def load_manifest(manifest):
     for name in list(table.colnames):
         if name in ("", "col0", "col1") or name.startswith("Unnamed"):
             table.remove_column(name)
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.colnames]
+    missing = [c for c in MANIFEST_COLUMNS if c not in table.colnames]
     if missing:
-        raise ManifestError(f"missing column(s) {missing}; a manifest has {list(REQUIRED_COLUMNS)}", path=path)
+        raise ManifestError(f"missing column(s) {missing}; a manifest has {list(MANIFEST_COLUMNS)}", path=path)
     labels = [str(v) for v in table["Label"]]
-    unknown = sorted(set(labels) - set(LABELS))
+    unknown = sorted(set(labels) - set(MANIFEST_LABELS))
     if unknown:
-        raise ManifestError(f"unknown label(s) {unknown}; known: {sorted(set(LABELS))}", path=path)
-    table["label"] = [LABELS[v] for v in labels]
+        raise ManifestError(f"unknown label(s) {unknown}; known: {sorted(set(MANIFEST_LABELS))}", path=path)
+    # One class column, in the package's vocabulary, where the file's ``Label`` stood.
+    table["Label"] = [MANIFEST_LABELS[v] for v in labels]
+    table.rename_column("Label", "label")
     table["OBSID"] = [str(v) for v in table["OBSID"]]
     table.meta["source"] = str(path)
     table.meta["sha256"] = manifest_sha256(path)
     return table
-
-
-def write_manifest(table, path) -> None:
-    """Write a manifest CSV in the paper's layout (a leading unnamed index column), atomically.
-
-    The derived ``label`` column is left out; every other column is kept.
-    """
-    import csv
-    import io
-
-    from ..utils.files import atomic_path
-
-    columns = [c for c in table.colnames if c != "label"]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([""] + columns)
-    for index, row in enumerate(table):
-        writer.writerow([index] + [row[c] for c in columns])
-    with atomic_path(path) as tmp:
-        tmp.write_text(buffer.getvalue())
 
 
 def shows_object(table, min_coverage: float = MIN_COVERAGE, min_visibility: float = MIN_VISIBILITY):

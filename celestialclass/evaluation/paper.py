@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..schema import LCID_INPUT, LCID_RESIZE_INPUT
+
 __all__ = ["Table3Row", "TABLE3", "TABLE2_TRAINABLE_PARAMS", "HR_CELESTIALNET_PARAMS",
            "HR_CELESTIALNET_GMACS", "Table4Row", "TABLE4", "TABLE4_BLURRY_ACCURACY",
            "DATA_SET_INPUT"]
 
 #: Input geometry (channels, rows, columns) of the paper's two data sets.
-DATA_SET_INPUT = {"LCID": (1, 2048, 4096), "LCID-Resize": (1, 224, 448)}
+DATA_SET_INPUT = {"LCID": LCID_INPUT, "LCID-Resize": LCID_RESIZE_INPUT}
 
 
 class Table3Row(NamedTuple):

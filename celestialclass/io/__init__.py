@@ -6,9 +6,9 @@ registered: a raw file is also a plain FITS file, and guessing would make
 ``CCDData.read(path)`` ambiguous.
 """
 
-from .describe import describe_raw
-from .instruments import LAYOUTS, LCID_SHAPE, get_layout
-from .raw import TRIM_MODES, identify_layout, read_raw
+from .describe import describe_raw, filter_name, instrument_name
+from .instruments import LAYOUTS, get_layout
+from .raw import TRIM_MODES, AmplifierPixels, ChipPixels, RawFile, identify_layout, read_raw
 from .registry import register
 
 __all__ = [
@@ -17,7 +17,11 @@ __all__ = [
     "identify_layout",
     "get_layout",
     "LAYOUTS",
-    "LCID_SHAPE",
+    "RawFile",
+    "ChipPixels",
+    "AmplifierPixels",
+    "filter_name",
+    "instrument_name",
     "TRIM_MODES",
 ]
 

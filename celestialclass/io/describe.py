@@ -7,23 +7,37 @@ import os
 from astropy.io import fits
 
 from ..exceptions import CelestialClassError
-from .raw import RawSource, _check_sci, _open_raw, _select, identify_layout
+from .raw import RawFile, RawSource
 
-__all__ = ["describe_raw"]
+__all__ = ["describe_raw", "filter_name", "instrument_name"]
 
 
 _FILTER_KEYWORDS = ("FILTER", "FILTER1", "FILTER2")
 
 
-def _filter_name(header) -> str | None:
-    """The filter(s) a header names, CLEAR wheel positions left out (``'F606W'``, ``'F658N+F550M'``)."""
+def filter_name(header) -> str | None:
+    """The filter(s) a header names, CLEAR wheel positions left out (``'F606W'``, ``'F658N+F550M'``).
+
+    Examples
+    --------
+    >>> from celestialclass.io import filter_name
+    >>> filter_name({"FILTER1": "F658N", "FILTER2": "CLEAR2L"})
+    'F658N'
+    """
     names = [str(header.get(key, "")).strip() for key in _FILTER_KEYWORDS]
     names = [n for n in names if n and not n.upper().startswith("CLEAR")]
     return "+".join(names) if names else ("CLEAR" if any(header.get(k) for k in _FILTER_KEYWORDS) else None)
 
 
-def _instrument_name(header) -> str | None:
-    """``INSTRUME/DETECTOR`` as the manifests spell it (``'ACS/WFC'``), or what of it the header has."""
+def instrument_name(header) -> str | None:
+    """``INSTRUME/DETECTOR`` as the manifests spell it (``'ACS/WFC'``), or what of it the header has.
+
+    Examples
+    --------
+    >>> from celestialclass.io import instrument_name
+    >>> instrument_name({"INSTRUME": "WFC3", "DETECTOR": "UVIS"})
+    'WFC3/UVIS'
+    """
     instrument = str(header.get("INSTRUME", "")).strip() or None
     detector = str(header.get("DETECTOR", "")).strip() or None
     return f"{instrument}/{detector}" if instrument and detector else instrument
@@ -34,7 +48,7 @@ def describe_raw(path: RawSource) -> dict:
 
     Parameters
     ----------
-    path : str, path-like or `~astropy.io.fits.HDUList`
+    path : str, path-like, `~astropy.io.fits.HDUList` or `RawFile`
         The file to describe. Unsupported or broken files are described
         too: ``supported`` is then False and ``reason`` says why.
 
@@ -62,34 +76,34 @@ def describe_raw(path: RawSource) -> dict:
     >>> [(c["name"], c["raw_shape"], c["lcid_shape"]) for c in info["chips"]]
     [('UVIS2', (2070, 4206), (2048, 4096)), ('UVIS1', (2070, 4206), (2048, 4096))]
     """
-    if isinstance(path, fits.HDUList):
-        name = path.filename() or "<HDUList>"
-    else:
-        name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else repr(path)
-    info = {"file": str(name), "supported": False, "reason": None, "instrument": None,
-            "detector": None, "filter": None, "exptime": None, "target": None, "chips": []}
+    if isinstance(path, RawFile):
+        return _describe(path)
     try:
-        with _open_raw(path) as (hdul, name):
-            primary = hdul[0].header
-            info.update(
-                instrument=_instrument_name(primary),
-                detector=str(primary.get("DETECTOR", "")).strip() or None,
-                filter=_filter_name(primary),
-                exptime=float(primary["EXPTIME"]) if "EXPTIME" in primary else None,
-                target=str(primary.get("TARGNAME", "")).strip() or None,
-            )
-            layout = identify_layout(primary, name)
-            for index, chip in _select(hdul, layout, name, None, None):
-                info["chips"].append({
-                    "hdu": index,
-                    "ccdchip": chip.ccdchip,
-                    "name": chip.name,
-                    "amplifiers": chip.amplifier_names,
-                    "raw_shape": (hdul[index].header.get("NAXIS2"), hdul[index].header.get("NAXIS1")),
-                    "science_shape": chip.trimmed_shape("science"),
-                    "lcid_shape": chip.trimmed_shape("lcid"),
-                })
-                _check_sci(hdul, index, layout, name)
+        raw = RawFile(path)
+    except CelestialClassError as exc:
+        name = path.filename() if isinstance(path, fits.HDUList) else path
+        name = os.fspath(name) if isinstance(name, (str, os.PathLike)) else repr(name)
+        return {**_UNKNOWN, "file": str(name) if name else "<HDUList>", "reason": str(exc)}
+    with raw:
+        return _describe(raw)
+
+
+_UNKNOWN = {"file": None, "supported": False, "reason": None, "instrument": None, "detector": None,
+            "filter": None, "exptime": None, "target": None, "chips": []}
+
+
+def _describe(raw: RawFile) -> dict:
+    info = {**_UNKNOWN, "file": str(raw.name), "chips": []}
+    try:
+        primary = raw.primary
+        info.update(
+            instrument=instrument_name(primary),
+            detector=str(primary.get("DETECTOR", "")).strip() or None,
+            filter=filter_name(primary),
+            exptime=float(primary["EXPTIME"]) if "EXPTIME" in primary else None,
+            target=str(primary.get("TARGNAME", "")).strip() or None,
+        )
+        info["chips"] = raw.chips()
     except CelestialClassError as exc:
         info["reason"] = str(exc)
         return info

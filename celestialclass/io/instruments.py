@@ -20,13 +20,10 @@ __all__ = [
     "ChipLayout",
     "DetectorLayout",
     "LAYOUTS",
-    "LCID_SHAPE",
     "get_layout",
     "find_layout",
 ]
 
-#: Shape (rows, columns) of the trimmed chip the paper's LCID dataset uses.
-LCID_SHAPE = (2048, 4096)
 
 Range = tuple[int, int]
 

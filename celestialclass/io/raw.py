@@ -6,6 +6,7 @@ import contextlib
 import os
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Union
 
 import numpy as np
@@ -27,7 +28,7 @@ from ..exceptions import (
 from ..utils.parallel import run_parallel
 from .instruments import LAYOUTS, ChipLayout, DetectorLayout, find_layout
 
-__all__ = ["read_raw", "identify_layout", "TRIM_MODES"]
+__all__ = ["read_raw", "identify_layout", "RawFile", "ChipPixels", "AmplifierPixels", "TRIM_MODES"]
 
 #: Accepted values of ``read_raw``'s ``trim`` argument.
 TRIM_MODES = ("lcid", "science")
@@ -50,12 +51,30 @@ def _supported_text() -> str:
     )
 
 
+_READ_ERRORS = (EOFError, OSError, ValueError, IndexError, KeyError, AstropyUserWarning)
+
+
 @contextlib.contextmanager
-def _open_raw(source: RawSource) -> Iterator[tuple[fits.HDUList, str]]:
-    """Open ``source`` for reading raw data; yield the HDU list and a display name."""
+def _reading(name: str, hdu: int | None = None) -> Iterator[None]:
+    """Turn what astropy and numpy raise on a damaged file into a `CorruptFileError` naming it."""
+    with warnings.catch_warnings():
+        # astropy only warns when an HDU runs past the end of the file.
+        warnings.filterwarnings("error", message="File may have been truncated", category=AstropyUserWarning)
+        try:
+            yield
+        except CelestialClassError:
+            raise
+        except AstropyUserWarning as exc:
+            raise CorruptFileError(f"file is truncated ({exc})", path=name, hdu=hdu) from None
+        except _READ_ERRORS as exc:
+            raise CorruptFileError(f"cannot read the file's data or headers ({exc})", path=name,
+                                   hdu=hdu) from None
+
+
+def _open_hdul(source: RawSource) -> tuple[fits.HDUList, str, bool]:
+    """The HDU list of ``source``, its display name, and whether this call opened it."""
     if isinstance(source, fits.HDUList):
-        yield source, source.filename() or "<HDUList>"
-        return
+        return source, source.filename() or "<HDUList>", False
     try:
         path = os.fspath(source)
     except TypeError:
@@ -65,24 +84,13 @@ def _open_raw(source: RawSource) -> Iterator[tuple[fits.HDUList, str]]:
     if not os.path.isfile(path):
         raise MissingFileError("no such file", path=path)
     with warnings.catch_warnings():
-        # astropy only warns when an HDU runs past the end of the file.
-        warnings.filterwarnings("error", message="File may have been truncated",
-                                category=AstropyUserWarning)
+        warnings.filterwarnings("error", message="File may have been truncated", category=AstropyUserWarning)
         try:
-            hdul = fits.open(path, do_not_scale_image_data=True, memmap=True)
+            return fits.open(path, do_not_scale_image_data=True, memmap=True), path, True
         except AstropyUserWarning as exc:
             raise CorruptFileError(f"file is truncated ({exc})", path=path) from None
         except Exception as exc:  # astropy raises OSError, ValueError, ... for non-FITS
             raise CorruptFileError(f"not a readable FITS file ({exc})", path=path) from None
-        try:
-            with hdul:
-                yield hdul, path
-        except AstropyUserWarning as exc:
-            raise CorruptFileError(f"file is truncated ({exc})", path=path) from None
-        except (EOFError, OSError, ValueError, IndexError, KeyError) as exc:
-            if isinstance(exc, CelestialClassError):
-                raise
-            raise CorruptFileError(f"cannot read the file's data or headers ({exc})", path=path) from None
 
 
 def _calibrated_suffix(*names: str) -> str | None:
@@ -306,32 +314,100 @@ def _uint16_bands(stored: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
         yield start, band
 
 
-def _scale_into(stored: np.ndarray, bscale: float, bzero: float, out: np.ndarray,
-                subtract: float = 0.0) -> None:
-    """Write ``stored * bscale + bzero - subtract`` into float32 ``out``.
+@dataclass(frozen=True)
+class AmplifierPixels:
+    """One amplifier's science pixels on a chip, as the file stores them, and how to make DN of them.
 
-    Never in uint16 arithmetic. Raw files store unsigned 16-bit DN as
-    signed integers with ``BZERO=32768``: those are converted in
-    cache-sized bands of rows with a single float32 subtraction.
+    The hook through which `celestialclass.preprocess.Preprocess` reads raw
+    files fast (`RawFile.chip_pixels`); `read_raw` uses it too.
+
+    Attributes
+    ----------
+    name : str
+        Amplifier letter.
+    stored : `~numpy.ndarray`
+        The stored values of the amplifier's science pixels (a view on the
+        file's data: trimmed rows, the amplifier's science columns).
+    bscale, bzero : float
+        FITS scaling of ``stored`` (1 and 0 when astropy already applied it).
+    level : float
+        The amplifier's bias level measured on its overscan (DN).
+    subtract : float
+        What the read subtracts: ``level`` with ``subtract_bias``, else 0.
+    columns : slice
+        The amplifier's columns in the trimmed chip.
     """
-    if _stores_uint16(stored, bscale, bzero):
-        level = np.float32(subtract)
-        for start, band in _uint16_bands(stored):
-            np.subtract(band, level, out=out[start:start + _BAND_ROWS], dtype=np.float32)
-    else:
-        np.multiply(stored, np.float32(bscale), out=out, dtype=np.float32)
-        out += np.float32(bzero - subtract)
+
+    name: str
+    stored: np.ndarray
+    bscale: float
+    bzero: float
+    level: float
+    subtract: float
+    columns: slice
+
+    @property
+    def is_uint16(self) -> bool:
+        """Whether the pixels are unsigned 16-bit DN, so `dn_table` and `look_up_into` apply."""
+        return _stores_uint16(self.stored, self.bscale, self.bzero)
+
+    def scale_into(self, out: np.ndarray, index=(slice(None), slice(None))) -> None:
+        """Write ``stored[index] * bscale + bzero - subtract`` into float32 ``out``, never in 16-bit arithmetic.
+
+        Stored unsigned 16-bit DN are converted in cache-sized bands of rows
+        with a single float32 subtraction.
+        """
+        stored = self.stored[index]
+        if self.is_uint16:
+            level = np.float32(self.subtract)
+            for start, band in _uint16_bands(stored):
+                np.subtract(band, level, out=out[start:start + _BAND_ROWS], dtype=np.float32)
+        else:
+            np.multiply(stored, np.float32(self.bscale), out=out, dtype=np.float32)
+            out += np.float32(self.bzero - self.subtract)
+
+    def scaled(self, index=(slice(None), slice(None))) -> np.ndarray:
+        """``stored[index]`` scaled as `scale_into` does, in a new float32 array."""
+        out = np.empty(self.stored[index].shape, np.float32)
+        self.scale_into(out, index)
+        return out
+
+    def dn_table(self) -> np.ndarray:
+        """What `scale_into` makes of each of the 65536 unsigned 16-bit DN values (float32)."""
+        return np.subtract(np.arange(65536, dtype=np.uint16), np.float32(self.subtract), dtype=np.float32)
+
+    def look_up_into(self, table: np.ndarray, out: np.ndarray) -> None:
+        """Write ``table[DN]`` of every pixel into ``out`` (for `is_uint16` pixels)."""
+        for start, band in _uint16_bands(self.stored):
+            np.take(table, band, out=out[start:start + _BAND_ROWS], mode="clip")  # every uint16 is in range
 
 
-def _every_dn(subtract: float) -> np.ndarray:
-    """What `_scale_into` makes of each of the 65536 unsigned 16-bit DN values (float32)."""
-    return np.subtract(np.arange(65536, dtype=np.uint16), np.float32(subtract), dtype=np.float32)
+@dataclass(frozen=True)
+class ChipPixels:
+    """What `RawFile.chip_pixels` gives: one chip's amplifiers, before any pixel is converted.
 
+    Attributes
+    ----------
+    hdu : int
+        The chip's SCI HDU index.
+    chip : `~celestialclass.io.instruments.ChipLayout`
+    shape : tuple of int
+        (rows, columns) of the trimmed chip.
+    amplifiers : tuple of AmplifierPixels
+        Left to right.
+    source : str
+        ``file[HDU n]``, for messages.
+    """
 
-def _look_up_into(stored: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
-    """Write ``table[DN]`` into ``out`` for FITS-stored unsigned 16-bit ``stored``."""
-    for start, band in _uint16_bands(stored):
-        np.take(table, band, out=out[start:start + _BAND_ROWS], mode="clip")  # every uint16 is in range
+    hdu: int
+    chip: ChipLayout
+    shape: tuple
+    amplifiers: tuple
+    source: str
+
+    def scale_into(self, out: np.ndarray) -> None:
+        """The trimmed chip in DN (less the subtracted bias) into float32 ``out``, amplifiers on two cores."""
+        run_parallel(AmplifierPixels.scale_into, [(amp, out[:, amp.columns]) for amp in self.amplifiers])
 
 
 def _merged_header(hdul: fits.HDUList, index: int) -> fits.Header:
@@ -347,90 +423,175 @@ def _fits_section(rows: tuple[int, int], cols: tuple[int, int]) -> str:
     return f"[{cols[0] + 1}:{cols[1]},{rows[0] + 1}:{rows[1]}]"
 
 
-def _preprocess_pixels(tasks: list[tuple], out: np.ndarray, preprocess, source: str) -> np.ndarray:
-    """The tasks' pixels scaled into ``out`` and preprocessed (see `~celestialclass.preprocess.Preprocess`).
+def _check_read_settings(trim: str, chip) -> None:
+    if trim not in TRIM_MODES:
+        raise CelestialClassError(f"trim must be one of {TRIM_MODES}, got {trim!r}")
+    if chip is not None and (isinstance(chip, bool) or not isinstance(chip, (int, np.integer))):
+        raise CelestialClassError(f"chip must be an integer CCDCHIP value (1 or 2), got {chip!r}")
 
-    ``preprocess`` is a `~celestialclass.preprocess.Preprocess` without
-    resizing. Its scaling is elementwise once its statistics are known, and
-    those come from every 8th row and column of the chip. Stored 16-bit
-    integers take at most 65536 values per amplifier, so the scaling is
-    applied to those values and the pixels are looked up in the table: the
-    same float32 result as ``preprocess.image`` of the scaled chip, in a
-    fraction of the time. Other data are scaled, then preprocessed whole.
+
+class RawFile:
+    """A raw ACS/WFC or WFC3/UVIS exposure, opened once: its layout, its chips, and readers of them.
+
+    Parameters
+    ----------
+    source : str, path-like or `~astropy.io.fits.HDUList`
+        A ``*_raw.fits`` file (gzip-compressed files work too), or the open
+        file (then left open by `close`).
+
+    Raises
+    ------
+    celestialclass.exceptions.MissingFileError, celestialclass.exceptions.CorruptFileError
+        When the file is missing or not FITS. What else is wrong (instrument,
+        readout, chips) is raised by the methods that need it.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from celestialclass.io import RawFile
+    >>> from celestialclass.simulate import write_raw
+    >>> science = np.zeros((2048, 4096), dtype=np.float32)
+    >>> path = write_raw(os.path.join(tempfile.mkdtemp(), "jexample1q_raw.fits"),
+    ...                  {1: science, 2: science}, "ACS/WFC", seed=1)
+    >>> with RawFile(path) as raw:
+    ...     print(raw.layout.name, [chip["hdu"] for chip in raw.chips()])
+    ...     ccd = raw.read(hdu=4)
+    ACS/WFC [1, 4]
+    >>> ccd.shape, ccd.meta["CCREAD"]
+    ((2048, 4096), 'read_raw hdu=4, chip=1, trim=lcid, subtract_bias=False')
     """
-    if not all(_stores_uint16(stored, bscale, bzero) for stored, bscale, bzero, _, _ in tasks):
-        run_parallel(_scale_into, tasks)
-        return preprocess.image(out, source)
-    samples, col = [], 0
-    for stored, bscale, bzero, _, level in tasks:
-        skip = -col % 8  # the chip's columns 0, 8, 16, ... that fall in this amplifier
-        sampled = stored[::8, skip::8]
-        sample = np.empty(sampled.shape, np.float32)
-        _scale_into(sampled, bscale, bzero, sample, level)
-        samples.append(sample.ravel())
-        col += stored.shape[1]
-    function = preprocess._elementwise(np.concatenate(samples))
-    look_ups = []
-    for stored, _, _, amp_out, level in tasks:
-        table = _every_dn(level)
-        function(table, table)
-        look_ups.append((stored, table, amp_out))
-    run_parallel(_look_up_into, look_ups)
-    return out
 
+    def __init__(self, source: RawSource):
+        self._hdul, self.name, self._owned = _open_hdul(source)
+        self._layout = None
 
-def _read_chip(hdul: fits.HDUList, index: int, chip: ChipLayout, layout: DetectorLayout,
-               name: str, trim: str, subtract_bias: bool, preprocess=None) -> CCDData:
-    _check_sci(hdul, index, layout, name)
-    sci = hdul[index]
-    raw = sci.data
-    if raw is None or raw.shape != layout.raw_shape:
-        raise CorruptFileError("SCI data cannot be read", path=name, hdu=index)
-    if raw.dtype.kind == "i":
-        # Stored integers (files are opened with do_not_scale_image_data): scale here.
-        bscale = float(sci.header.get("BSCALE", 1.0))
-        bzero = float(sci.header.get("BZERO", 0.0))
-    else:
-        # An HDUList the caller opened: astropy already applied BZERO/BSCALE.
-        bscale, bzero = 1.0, 0.0
+    def close(self) -> None:
+        """Close the file if this object opened it."""
+        if self._owned:
+            self._hdul.close()
 
-    first, last = chip.rows(trim)
-    out = np.empty(chip.trimmed_shape(trim), dtype=np.float32)
-    header = _merged_header(hdul, index)
-    sections, tasks = [], []
-    col = 0
-    for amp in chip.amplifiers:
-        c0, c1 = amp.science_cols
-        level = 0.0
-        if subtract_bias:
+    def __enter__(self) -> "RawFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RawFile({self.name!r})"
+
+    @property
+    def primary(self) -> fits.Header:
+        """The primary header."""
+        with _reading(self.name, 0):
+            return self._hdul[0].header
+
+    @property
+    def layout(self) -> DetectorLayout:
+        """The detector layout, checked to be supported (see `identify_layout`)."""
+        if self._layout is None:
+            self._layout = identify_layout(self.primary, self.name)
+        return self._layout
+
+    def select(self, hdu: int | None = None, chip: int | None = None) -> list[tuple[int, ChipLayout]]:
+        """(SCI HDU index, chip layout) of the chips ``hdu`` or ``chip`` pick, or of all, checked."""
+        with _reading(self.name):
+            return _select(self._hdul, self.layout, self.name, hdu, chip)
+
+    def chips(self) -> list[dict]:
+        """One dict per SCI chip, checked readable: ``hdu``, ``ccdchip``, ``name``, ``amplifiers``,
+        ``raw_shape``, ``science_shape`` and ``lcid_shape`` (rows, columns)."""
+        out = []
+        for index, chip in self.select():
+            with _reading(self.name, index):
+                header = self._hdul[index].header
+                out.append({"hdu": index, "ccdchip": chip.ccdchip, "name": chip.name,
+                            "amplifiers": chip.amplifier_names,
+                            "raw_shape": (header.get("NAXIS2"), header.get("NAXIS1")),
+                            "science_shape": chip.trimmed_shape("science"),
+                            "lcid_shape": chip.trimmed_shape("lcid")})
+                _check_sci(self._hdul, index, self.layout, self.name)
+        return out
+
+    def chip_pixels(self, hdu: int | None = None, chip: int | None = None, *, trim: str = "lcid",
+                    subtract_bias: bool = False) -> ChipPixels:
+        """One chip's amplifiers as stored, with their bias levels measured: the fast readers' hook.
+
+        Parameters are those of `read_raw`; one of ``hdu`` and ``chip`` is
+        required. Nothing is converted: `ChipPixels.scale_into` and
+        `AmplifierPixels.look_up_into` do that.
+        """
+        _check_read_settings(trim, chip)
+        if hdu is None and chip is None:
+            raise HDUError("give hdu= (1 or 4) or chip= (1 or 2) to read one chip", path=self.name)
+        (index, chip_layout), = self.select(hdu, chip)[:1]
+        return self._chip_pixels(index, chip_layout, trim, subtract_bias)
+
+    def _chip_pixels(self, index: int, chip: ChipLayout, trim: str, subtract_bias: bool) -> ChipPixels:
+        with _reading(self.name, index):
+            _check_sci(self._hdul, index, self.layout, self.name)
+            sci = self._hdul[index]
+            raw = sci.data
+            if raw is None or raw.shape != self.layout.raw_shape:
+                raise CorruptFileError("SCI data cannot be read", path=self.name, hdu=index)
+            if raw.dtype.kind == "i":
+                # Stored integers (files are opened with do_not_scale_image_data): scaled later.
+                bscale = float(sci.header.get("BSCALE", 1.0))
+                bzero = float(sci.header.get("BZERO", 0.0))
+            else:
+                # An HDUList the caller opened: astropy already applied BZERO/BSCALE.
+                bscale, bzero = 1.0, 0.0
+            first, last = chip.rows(trim)
             s0, s1 = chip.science_rows
-            o0, o1 = amp.overscan_cols
-            level = _robust_level(raw[s0:s1, o0:o1]) * bscale + bzero
-            header[f"BIASLEV{amp.name}"] = (round(level, 3), f"overscan level removed, amp {amp.name} (DN)")
-        # One pass over the pixels: FITS scaling and bias level together.
-        tasks.append((raw[first:last, c0:c1], bscale, bzero, out[:, col:col + (c1 - c0)], level))
-        sections.append(_fits_section((first, last), (c0, c1)))
-        col += c1 - c0
-    if preprocess is None:
-        run_parallel(_scale_into, tasks)  # the amplifier halves side by side on two cores
-    else:
-        out = _preprocess_pixels(tasks, out, preprocess, f"{name}[HDU {index}]")
+            amplifiers, col = [], 0
+            for amp in chip.amplifiers:
+                c0, c1 = amp.science_cols
+                o0, o1 = amp.overscan_cols
+                level = _robust_level(raw[s0:s1, o0:o1]) * bscale + bzero
+                amplifiers.append(AmplifierPixels(amp.name, raw[first:last, c0:c1], bscale, bzero, level,
+                                                  level if subtract_bias else 0.0, slice(col, col + c1 - c0)))
+                col += c1 - c0
+        return ChipPixels(index, chip, chip.trimmed_shape(trim), tuple(amplifiers), f"{self.name}[HDU {index}]")
 
-    # Keep the pixel <-> detector bookkeeping right, as hstcal does when it trims.
-    col_offset = chip.amplifiers[0].science_cols[0]
-    for key, offset in (("LTV1", col_offset), ("LTV2", first), ("CRPIX1", col_offset), ("CRPIX2", first)):
-        if key in header:
-            header[key] = header[key] - offset
-    if subtract_bias:
-        levels = [header[f"BIASLEV{amp.name}"] for amp in chip.amplifiers]
-        header["MEANBLEV"] = (round(float(np.mean(levels)), 3), "mean of overscan levels subtracted (DN)")
-        header["CCBIAS"] = ("overscan", "per-amp 3-sigma clipped mean removed")
-    header["BUNIT"] = "ADU"
-    # Provenance, ccdproc-style "argument=value" text under short FITS-safe keywords.
-    header["CCREAD"] = (f"read_raw hdu={index}, chip={chip.ccdchip}, trim={trim}, "
-                        f"subtract_bias={subtract_bias}")
-    header["CCTRIM"] = ("+".join(sections), "raw sections kept")
-    return CCDData(out, unit="adu", meta=header)
+    def read(self, hdu: int | None = None, chip: int | None = None, *, trim: str = "lcid",
+             subtract_bias: bool = False) -> CCDData | list[CCDData]:
+        """Chips as trimmed `~astropy.nddata.CCDData`: `read_raw` on this open file."""
+        _check_read_settings(trim, chip)
+        ccds = [self._read(index, chip_layout, trim, subtract_bias)
+                for index, chip_layout in self.select(hdu, chip)]
+        return ccds if hdu is None and chip is None else ccds[0]
+
+    def _read(self, index: int, chip: ChipLayout, trim: str, subtract_bias: bool) -> CCDData:
+        pixels = self._chip_pixels(index, chip, trim, subtract_bias)
+        out = np.empty(pixels.shape, dtype=np.float32)
+        with _reading(self.name, index):
+            pixels.scale_into(out)
+            header = _merged_header(self._hdul, index)
+        first, last = chip.rows(trim)
+        for amp, layout in zip(pixels.amplifiers, chip.amplifiers):
+            header[f"BIASLEV{amp.name}"] = (amp.level, f"overscan level, amp {amp.name} (DN)")
+        # Keep the pixel <-> detector bookkeeping right, as hstcal does when it trims.
+        col_offset = chip.amplifiers[0].science_cols[0]
+        for key, offset in (("LTV1", col_offset), ("LTV2", first), ("CRPIX1", col_offset), ("CRPIX2", first)):
+            if key in header:
+                header[key] = header[key] - offset
+        levels = [amp.level for amp in pixels.amplifiers]
+        header["MEANBLEV"] = (float(np.mean(levels)), "mean of the overscan levels (DN)")
+        if subtract_bias:
+            header["CCBIAS"] = ("overscan", "per-amp 3-sigma clipped mean removed")
+        header["BUNIT"] = "ADU"
+        # Provenance, ccdproc-style "argument=value" text under short FITS-safe keywords.
+        header["CCREAD"] = (f"read_raw hdu={index}, chip={chip.ccdchip}, trim={trim}, "
+                            f"subtract_bias={subtract_bias}")
+        header["CCTRIM"] = ("+".join(_fits_section((first, last), layout.science_cols)
+                                     for layout in chip.amplifiers), "raw sections kept")
+        return CCDData(out, unit="adu", meta=header)
+
+    def describe(self) -> dict:
+        """What `describe_raw` reports of this file."""
+        from .describe import describe_raw
+
+        return describe_raw(self)
 
 
 def read_raw(path: RawSource, hdu: int | None = None, chip: int | None = None, *,
@@ -440,7 +601,10 @@ def read_raw(path: RawSource, hdu: int | None = None, chip: int | None = None, *
     Prescan and overscan are removed with the fixed slices of the
     detector's layout (`celestialclass.io.instruments`); WFC3/UVIS
     amplifier halves are merged. With ``trim='lcid'`` every chip is the
-    2048 x 4096 image the paper's LCID dataset uses.
+    2048 x 4096 image the paper's LCID dataset uses. Each amplifier's bias
+    level is measured either way and recorded in the header, so that a
+    chip read without subtracting it can be brought to one read with it
+    (`celestialclass.CelestialClassifier` does so when its weights expect it).
 
     Parameters
     ----------
@@ -460,8 +624,7 @@ def read_raw(path: RawSource, hdu: int | None = None, chip: int | None = None, *
         If True, subtract from each amplifier's science pixels its own bias
         level: a 3-sigma clipped mean of its overscan columns over the
         science rows (ACS: the prescan columns; WFC3/UVIS: the serial virtual
-        columns; the 2 columns next to the science edge are skipped). The
-        levels go into ``BIASLEVA``..``BIASLEVD`` and ``MEANBLEV``.
+        columns; the 2 columns next to the science edge are skipped).
 
     Returns
     -------
@@ -469,8 +632,11 @@ def read_raw(path: RawSource, hdu: int | None = None, chip: int | None = None, *
         One chip when ``hdu`` or ``chip`` is given, otherwise every chip in
         HDU order. Data are float32 in ``adu``; ``meta`` is the primary
         header updated with the SCI header, with ``LTV1/2`` and ``CRPIX1/2``
-        shifted by the trim and the provenance keywords ``CCREAD`` and
-        ``CCTRIM`` (and ``CCBIAS`` when the bias is subtracted).
+        shifted by the trim, the measured levels ``BIASLEVA``..``BIASLEVD``
+        (one per amplifier, left to right) and their mean ``MEANBLEV``, and
+        the provenance keywords ``CCREAD`` (the read's settings), ``CCTRIM``
+        (the raw sections kept, one per amplifier) and, when the bias is
+        subtracted, ``CCBIAS``.
 
     Raises
     ------
@@ -496,21 +662,6 @@ def read_raw(path: RawSource, hdu: int | None = None, chip: int | None = None, *
     >>> read_raw(path, hdu=4, subtract_bias=True).meta["CCBIAS"]
     'overscan'
     """
-    return _read_raw(path, hdu, chip, trim, subtract_bias)
-
-
-def _read_raw(path: RawSource, hdu: int | None, chip: int | None, trim: str, subtract_bias: bool,
-              preprocess=None) -> CCDData | list[CCDData]:
-    """`read_raw`; with ``preprocess``, the data preprocessed (see `_preprocess_pixels`)."""
-    if trim not in TRIM_MODES:
-        raise CelestialClassError(f"trim must be one of {TRIM_MODES}, got {trim!r}")
-    if chip is not None and (isinstance(chip, bool) or not isinstance(chip, (int, np.integer))):
-        raise CelestialClassError(f"chip must be an integer CCDCHIP value (1 or 2), got {chip!r}")
-    with _open_raw(path) as (hdul, name):
-        layout = identify_layout(hdul[0].header, name)
-        selected = _select(hdul, layout, name, hdu, chip)
-        ccds = [_read_chip(hdul, index, chip_layout, layout, name, trim, subtract_bias, preprocess)
-                for index, chip_layout in selected]
-    if hdu is None and chip is None:
-        return ccds
-    return ccds[0]
+    _check_read_settings(trim, chip)
+    with RawFile(path) as raw:
+        return raw.read(hdu, chip, trim=trim, subtract_bias=subtract_bias)

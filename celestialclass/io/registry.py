@@ -6,7 +6,6 @@ from astropy.io import registry
 from astropy.nddata import CCDData
 
 from ..exceptions import HDUError
-from .raw import read_raw
 
 __all__ = ["register", "FORMAT"]
 
@@ -34,6 +33,8 @@ def _ccddata_reader(filename, hdu=None, chip=None, trim="lcid", subtract_bias=Fa
             " celestialclass.io.read_raw(path) returns every chip",
             path=filename,
         )
+    from .raw import read_raw  # not at the top: `register` runs while astropy.nddata is being imported
+
     return read_raw(filename, hdu=hdu, chip=chip, trim=trim, subtract_bias=subtract_bias)
 
 

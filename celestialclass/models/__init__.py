@@ -4,10 +4,8 @@ Written with torch alone. Every model takes single-channel input and returns
 two logits, for ``("galaxy", "nsc")``.
 """
 
+from ..schema import CLASS_NAMES, LCID_INPUT, LCID_RESIZE_INPUT
 from .registry import (
-    CLASS_NAMES,
-    LCID_INPUT,
-    LCID_RESIZE_INPUT,
     ModelInfo,
     UnknownModelError,
     get_model,

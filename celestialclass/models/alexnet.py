@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .registry import LCID_INPUT, LCID_RESIZE_INPUT, register_model
+from ..schema import LCID_INPUT, LCID_RESIZE_INPUT
+from .registry import register_model
 
 __all__ = ["AlexNet", "alexnet"]
 

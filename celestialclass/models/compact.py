@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from ._init import init_weights
-from .registry import LCID_INPUT, register_model
+from ..schema import LCID_INPUT
+from .registry import register_model
 
 __all__ = ["CelestialNetLite", "PatchStatistics", "Standardize", "celestialnet_lite", "celestialnet_lite_x2"]
 
@@ -205,7 +206,7 @@ def celestialnet_lite(*, num_classes: int = 2, in_channels: int = 1, width: int 
 
 @register_model("celestialnet-lite-x2", input_sizes={"LCID": LCID_INPUT}, paper_name="CelestialNet-Lite x2",
                 description="two CelestialNet-Lite bodies on one fixed first layer, probabilities averaged "
-                            "(the default model; not in the paper)")
+                            "(the default model; not in the paper)", default_weights="default")
 def celestialnet_lite_x2(*, num_classes: int = 2, in_channels: int = 1, width: int = 16,
                          patch: int = 8) -> CelestialNetLite:
     """CelestialNet-Lite with two members (``members=2``): the default model's architecture.

@@ -7,7 +7,8 @@ from torch import nn
 
 from ..exceptions import ShapeError
 from ._init import init_weights
-from .registry import LCID_INPUT, register_model
+from ..schema import LCID_INPUT
+from .registry import register_model
 
 __all__ = ["HRCelestialNet", "hr_celestialnet"]
 

@@ -6,16 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..exceptions import CelestialClassError
+from ..schema import CLASS_NAMES, LCID_INPUT, LCID_RESIZE_INPUT
 
 __all__ = ["ModelInfo", "UnknownModelError", "register_model", "get_model", "get_model_info",
-           "list_models", "CLASS_NAMES", "LCID_INPUT", "LCID_RESIZE_INPUT"]
+           "list_models"]
 
-#: The label vocabulary, in output order ("nsc" = nebula/star cluster).
-CLASS_NAMES = ("galaxy", "nsc")
-#: Input of full-resolution models: one trimmed chip (channels, rows, columns).
-LCID_INPUT = (1, 2048, 4096)
-#: Input of the paper's LCID-Resize data: ``cv2.resize(chip, (448, 224))``.
-LCID_RESIZE_INPUT = (1, 224, 448)
 
 
 class UnknownModelError(CelestialClassError, KeyError):
@@ -44,6 +39,10 @@ class ModelInfo:
         One line on what it is.
     class_names : tuple of str
         Output classes, in order.
+    default_weights : str or None
+        Name of the registered weights (`celestialclass.weights.list_weights`)
+        that ``get_model(name, weights="DEFAULT")`` and
+        ``CelestialClassifier(model=name)`` use; None when none are bundled.
     """
 
     name: str
@@ -52,6 +51,7 @@ class ModelInfo:
     paper_name: str = ""
     description: str = ""
     class_names: tuple = CLASS_NAMES
+    default_weights: str | None = None
 
     @property
     def input_size(self) -> tuple[int, int, int]:
@@ -62,7 +62,8 @@ class ModelInfo:
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
-def register_model(name: str, *, input_sizes: dict, paper_name: str = "", description: str = ""):
+def register_model(name: str, *, input_sizes: dict, paper_name: str = "", description: str = "",
+                   default_weights: str | None = None):
     """Decorator that registers a model builder under ``name``.
 
     The builder's models get ``name``, ``class_names`` and ``input_sizes``
@@ -94,7 +95,8 @@ def register_model(name: str, *, input_sizes: dict, paper_name: str = "", descri
         build.__qualname__ = builder.__qualname__
         build.__doc__ = builder.__doc__
         build.__wrapped__ = builder
-        _REGISTRY[name] = ModelInfo(name, build, dict(input_sizes), paper_name or name, description)
+        _REGISTRY[name] = ModelInfo(name, build, dict(input_sizes), paper_name or name, description,
+                                    default_weights=default_weights)
         return build
 
     return decorator
@@ -116,15 +118,21 @@ def get_model_info(name: str) -> ModelInfo:
         ) from None
 
 
-def get_model(name: str, **kwargs):
-    """A new, randomly initialised model by registry name.
+def get_model(name: str, weights=None, **kwargs):
+    """A model by registry name: new and randomly initialised, or with trained weights.
 
     Parameters
     ----------
     name : str
         One of `list_models`.
+    weights : str or path-like, optional
+        ``"DEFAULT"`` (the architecture's `ModelInfo.default_weights`), or
+        what `celestialclass.weights.resolve_weights` takes (a registered
+        name, a training output, a URL); they must be weights of ``name``.
+        The model is then in eval mode, its weights sha256-verified.
     **kwargs
-        Passed to the model's builder (e.g. ``num_classes``).
+        Passed to the model's builder (e.g. ``num_classes``) when no
+        ``weights`` are given.
 
     Returns
     -------
@@ -137,8 +145,18 @@ def get_model(name: str, **kwargs):
     >>> model = get_model("resnet18")
     >>> model.class_names, model.input_sizes["LCID-Resize"]
     (('galaxy', 'nsc'), (1, 224, 448))
+    >>> get_model("celestialnet-lite-x2", weights="DEFAULT").training
+    False
     """
-    return get_model_info(name).builder(**kwargs)
+    info = get_model_info(name)
+    if weights is None:
+        return info.builder(**kwargs)
+    from ..weights import default_weights, resolve_weights  # the weights layer builds through this registry
+
+    entry = default_weights(name) if weights == "DEFAULT" else resolve_weights(weights)
+    if entry.architecture != name:
+        raise CelestialClassError(f"weights {entry.name!r} are for {entry.architecture!r}, not {name!r}")
+    return entry.build_model()
 
 
 def list_models() -> list[str]:

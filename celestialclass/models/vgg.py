@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from ._init import init_weights
-from .registry import LCID_INPUT, LCID_RESIZE_INPUT, register_model
+from ..schema import LCID_INPUT, LCID_RESIZE_INPUT
+from .registry import register_model
 
 __all__ = ["VGG", "vgg16_bn"]
 

@@ -9,7 +9,7 @@ objects' morphology from a bank of images (`celestialclass.simulate.hybrid`).
 
 from .example import write_example_raw
 from .exposure import BLURRY_FILTERS, ExposurePlan, plan_exposure, simulate_exposure
-from .dataset import (BANK_COLUMNS, HYBRID_MANIFEST_NAME, MANIFEST_COLUMNS, MANIFEST_NAME, TRUTH_COLUMNS,
+from .dataset import (BANK_COLUMNS, HYBRID_MANIFEST_NAME, MANIFEST_NAME, TRUTH_COLUMNS,
                       simulate_dataset)
 from .photometry import FILTERS
 from .rawfile import write_raw
@@ -21,6 +21,6 @@ from .visibility import chip_visibility
 SIMULATOR_VERSION = "3"
 
 __all__ = ["write_raw", "write_example_raw", "simulate_exposure", "plan_exposure", "ExposurePlan",
-           "SUBTYPES", "FILTERS", "BLURRY_FILTERS", "simulate_dataset", "MANIFEST_COLUMNS",
+           "SUBTYPES", "FILTERS", "BLURRY_FILTERS", "simulate_dataset",
            "TRUTH_COLUMNS", "BANK_COLUMNS", "MANIFEST_NAME", "HYBRID_MANIFEST_NAME", "SIMULATOR_VERSION",
            "chip_coverage", "chip_visibility"]

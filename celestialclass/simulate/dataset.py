@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
 import pathlib
 
@@ -12,6 +10,7 @@ import numpy as np
 
 from ..exceptions import CelestialClassError
 from ..io.instruments import LAYOUTS
+from ..schema import LABEL_SPELLING, MANIFEST_COLUMNS, write_manifest
 from ..utils.files import atomic_path, remove_stale_temporaries
 from ..utils.progress import progress
 from .exposure import plan_body, plan_exposure, simulate_exposure
@@ -19,11 +18,9 @@ from .render import ChipGrid
 from .scenes import chip_coverage
 from .visibility import chip_visibility
 
-__all__ = ["simulate_dataset", "MANIFEST_COLUMNS", "TRUTH_COLUMNS", "BANK_COLUMNS", "MANIFEST_NAME",
+__all__ = ["simulate_dataset", "TRUTH_COLUMNS", "BANK_COLUMNS", "MANIFEST_NAME",
            "HYBRID_MANIFEST_NAME"]
 
-#: The paper's manifest columns (the first, unnamed, is the row index).
-MANIFEST_COLUMNS = ("", "ID", "Instrument", "OBSID", "Filter", "RA", "DEC", "HDU Index", "Label")
 #: Extra columns of simulated manifests: the truth of each exposure.
 TRUTH_COLUMNS = ("Subtype", "Exptime", "Blurry", "Seed", "Body Seed", "Pointing U", "Pointing V",
                  "Roll", "Blur", "Coverage", "Visibility")
@@ -32,7 +29,6 @@ BANK_COLUMNS = ("Image",)
 #: File name of the manifest written into the output directory (``hybrid.csv`` for a bank's exposures).
 MANIFEST_NAME = "manifest.csv"
 HYBRID_MANIFEST_NAME = "hybrid.csv"
-_LABELS = {"galaxy": "galaxy", "nsc": "NSC"}
 
 
 def _obsid(instrument: str, seed: int, body: int, exposure: int) -> str:
@@ -92,7 +88,7 @@ def _manifest_rows(task, visibility=None):
         grid = ChipGrid(layout, chip, plan.pointing_u, plan.pointing_v, plan.roll)
         rows.append({
             "ID": task["id"], "Instrument": plan.instrument, "OBSID": task["obsid"], "Filter": plan.filter,
-            "RA": plan.ra, "DEC": plan.dec, "HDU Index": chip.hdu, "Label": _LABELS[plan.kind],
+            "RA": plan.ra, "DEC": plan.dec, "HDU Index": chip.hdu, "Label": LABEL_SPELLING[plan.kind],
             "Subtype": plan.subtype, "Exptime": plan.exptime, "Blurry": plan.blur > 0, "Seed": plan.seed,
             "Body Seed": plan.body_seed, "Pointing U": round(plan.pointing_u, 3),
             "Pointing V": round(plan.pointing_v, 3), "Roll": round(plan.roll, 3), "Blur": round(plan.blur, 3),
@@ -192,14 +188,9 @@ def simulate_dataset(out_dir, n_bodies: int, exposures_per_body: int, *, seed: i
         per_task = list(progress(map(_run, work), **bar))
 
     rows = [row for task_rows in per_task for row in task_rows]
-    columns = MANIFEST_COLUMNS[1:] + TRUTH_COLUMNS + (BANK_COLUMNS if bank is not None else ())
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(("",) + columns)
-    for index, row in enumerate(rows):
-        writer.writerow([index] + [row[c] for c in columns])
-    with atomic_path(out_dir / (MANIFEST_NAME if bank is None else HYBRID_MANIFEST_NAME)) as tmp:
-        tmp.write_text(buffer.getvalue())
+    columns = MANIFEST_COLUMNS + TRUTH_COLUMNS + (BANK_COLUMNS if bank is not None else ())
+    rows = [{c: row[c] for c in columns} for row in rows]
+    write_manifest(rows, out_dir / (MANIFEST_NAME if bank is None else HYBRID_MANIFEST_NAME))
     table = Table(rows=[[row[c] for c in columns] for row in rows], names=columns)
     table.meta["seed"] = int(seed)
     return table

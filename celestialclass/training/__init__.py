@@ -1,7 +1,7 @@
 """Training: recipes, a resumable deterministic loop, checkpoints, DDP, model cards."""
 
 from .calibration import calibrate
-from .card import read_card, write_card
+from ..cards import read_card, write_card
 from .loop import train
 from .recipes import RECIPES, Recipe, get_recipe
 

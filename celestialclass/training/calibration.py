@@ -103,7 +103,7 @@ def calibrate(weights, manifest, data_dir, out_dir, *, show_progress: bool | Non
     from ..evaluation.runner import predict
     from ..utils.files import atomic_path
     from ..weights import load_trained, save_weights
-    from .card import write_card
+    from ..cards import write_card
 
     if len(manifest) == 0:
         raise CelestialClassError("no chips to calibrate on: the manifest is empty",

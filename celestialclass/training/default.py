@@ -152,7 +152,7 @@ def _summary(table) -> dict:
 
 
 def _train_stage(name, out, manifest, data_dir, *, recipe, seed, epochs, validation, show_progress, command):
-    from .card import read_card
+    from ..cards import read_card
     from .loop import train
 
     card_path = out / "model_card.json"
@@ -214,7 +214,7 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
     from ..datasets import load_manifest, write_manifest
     from ..simulate import SIMULATOR_VERSION, simulate_dataset
     from ..utils.files import atomic_path
-    from .card import read_card, software_versions, write_card
+    from ..cards import read_card, software_versions, write_card
 
     build = build or DefaultBuild()
     out = pathlib.Path(out_dir)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ..engine import select_device
+
 __all__ = ["DistributedContext", "init_distributed"]
 
 
@@ -25,15 +27,6 @@ class DistributedContext:
     @property
     def enabled(self) -> bool:
         return self.world_size > 1
-
-
-def select_device(device: str = "auto") -> str:
-    """``'cuda'`` when available for ``'auto'``, else ``'cpu'``; other values pass through."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def init_distributed(device: str = "auto") -> DistributedContext:

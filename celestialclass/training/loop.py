@@ -234,7 +234,7 @@ def _train(model, manifest, data_dir, out_dir, *, recipe, seed, device, epochs, 
     from ..models import get_model, get_model_info
     from ..utils.progress import progress
     from ..weights import save_weights
-    from .card import software_versions, write_card
+    from ..cards import software_versions, write_card
     from .checkpoint import load_checkpoint, save_checkpoint
     from .distributed import init_distributed
     from .recipes import get_recipe

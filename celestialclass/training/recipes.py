@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 from ..exceptions import CelestialClassError
-from ..preprocess import LCID_RESIZE, Preprocess
+from ..preprocess import Preprocess
+from ..schema import LCID_RESIZE
 
 __all__ = ["Recipe", "RECIPES", "get_recipe"]
 

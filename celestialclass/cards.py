@@ -23,7 +23,7 @@ def software_versions() -> dict:
     import numpy
     import torch
 
-    from .. import __version__
+    from . import __version__
 
     return {"celestialclass": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
             "astropy": astropy.__version__, "python": platform.python_version(),
@@ -32,7 +32,7 @@ def software_versions() -> dict:
 
 def write_card(path, card: dict) -> None:
     """Write a model card (JSON) atomically."""
-    from ..utils.files import atomic_path
+    from .utils.files import atomic_path
 
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps({"format": CARD_FORMAT, **card}, indent=2, sort_keys=True) + "\n")
@@ -40,7 +40,7 @@ def write_card(path, card: dict) -> None:
 
 def read_card(path) -> dict:
     """Read a model card."""
-    from ..exceptions import CelestialClassError
+    from .exceptions import CelestialClassError
 
     try:
         card = json.loads(pathlib.Path(path).read_text())
