@@ -15,7 +15,7 @@ import contextlib
 import re
 
 from .exceptions import CelestialClassError, ProvenanceError, ShapeError
-from .schema import LCID_RESIZE, LCID_SHAPE
+from .schema import LCID_SHAPE
 
 __all__ = ["Preprocess"]
 

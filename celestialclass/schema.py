@@ -8,8 +8,8 @@ here.
 
 from __future__ import annotations
 
-__all__ = ["CLASS_NAMES", "CLASS_DISPLAY", "LCID_SHAPE", "LCID_RESIZE", "LCID_INPUT", "LCID_RESIZE_INPUT", "MANIFEST_COLUMNS", "MANIFEST_LABELS",
-           "LABEL_SPELLING", "write_manifest"]
+__all__ = ["CLASS_NAMES", "CLASS_DISPLAY", "LCID_SHAPE", "LCID_RESIZE", "LCID_INPUT", "LCID_RESIZE_INPUT",
+           "MANIFEST_COLUMNS", "MANIFEST_LABELS", "LABEL_SPELLING", "TRUTH_MARKERS", "write_manifest"]
 
 #: The label vocabulary, in the models' output order (``"nsc"``: nebula/star cluster).
 CLASS_NAMES = ("galaxy", "nsc")
@@ -25,6 +25,8 @@ LCID_INPUT = (1, *LCID_SHAPE)
 LCID_RESIZE_INPUT = (1, *LCID_RESIZE)
 #: Columns every manifest has, in the paper's order (its files also start with an unnamed index column).
 MANIFEST_COLUMNS = ("ID", "Instrument", "OBSID", "Filter", "RA", "DEC", "HDU Index", "Label")
+#: Columns that mark a manifest as simulated (the simulator's truth).
+TRUTH_MARKERS = ("Subtype", "Body Seed")
 #: A manifest's ``Label`` value -> class name.
 MANIFEST_LABELS = {"galaxy": "galaxy", "nsc": "nsc", "NSC": "nsc"}
 #: Class name -> how the paper's manifests spell it in ``Label``.

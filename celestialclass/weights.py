@@ -177,6 +177,14 @@ class WeightsEntry:
         """Measured results, with what they were measured on (from the card)."""
         return self.card.get("metrics", {})
 
+    @property
+    def training_log(self) -> pathlib.Path | None:
+        """The ``log.csv`` ``celestialclass train`` wrote beside local weights; None for bundled or remote ones."""
+        if self.location.startswith(("package:", "http://", "https://")):
+            return None
+        log = pathlib.Path(self.location).parent / "log.csv"
+        return log if log.is_file() else None
+
     def path(self) -> pathlib.Path:
         """The local file (downloading a URL into astropy's cache first)."""
         if self.location.startswith("package:"):

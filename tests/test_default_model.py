@@ -22,7 +22,7 @@ def test_bundled_in_the_package_and_verified(default):
     assert entry.path().stat().st_size < 5 * 2 ** 20
     assert file_sha256(entry.path()) == entry.sha256 == default.weights_sha256
     assert entry.architecture == "celestialnet-lite-x2" and default.entry.architecture == "celestialnet-lite-x2"
-    assert entry.preprocess["resize"] is None  # whole chips, no downsampling
+    assert entry.preprocess.resize is None  # whole chips, no downsampling
 
 
 def test_card_is_honest():

@@ -172,8 +172,11 @@ def evaluate(weights, manifest, data_dir, out_dir, *, batch_size: int = 4, devic
         Directory of ``<OBSID>_raw.fits`` files.
     out_dir : path-like
         Receives the report.
-    batch_size, device, on_error, plots, show_progress
-        As in `celestialclass.evaluation.runner.predict`, `ChipDataset` and `write_report`.
+    batch_size, device
+        As in `celestialclass.CelestialClassifier`: the chips are classified
+        by its engine, on the path users run.
+    on_error, plots, show_progress
+        As in `ChipDataset` and `write_report`.
 
     Returns
     -------
@@ -184,23 +187,21 @@ def evaluate(weights, manifest, data_dir, out_dir, *, batch_size: int = 4, devic
     """
     import platform
 
+    from ..classify import CelestialClassifier
     from ..datasets import ChipDataset, load_manifest
-    from ..training.loop import TRUTH_MARKERS
-    from ..weights import load_trained
+    from ..schema import TRUTH_MARKERS
     from .runner import predict
 
-    model, preprocess, card = load_trained(weights, device=device)
+    classifier = CelestialClassifier(weights=weights, device=device, batch_size=batch_size)
+    preprocess = classifier.preprocess
     table = manifest if hasattr(manifest, "colnames") else load_manifest(manifest)
     dataset = ChipDataset(table, data_dir, preprocess, on_error=on_error)
-    predictions = predict(model, preprocess, dataset, batch_size=batch_size, device=device,
-                          show_progress=show_progress)
+    predictions = predict(classifier.engine, dataset, show_progress=show_progress)
     simulated = all(c in table.colnames for c in TRUTH_MARKERS)
     source = pathlib.Path(str(table.meta.get("source", "manifest"))).name
     measured_on = (f"{source}: {len(dataset)} {'simulated ' if simulated else ''}chips; "
                    f"{platform.machine()} {device}")
     data_set = "LCID-Resize" if preprocess.resize else "LCID"
-    location = pathlib.Path(str(weights))
-    log = (location if location.is_dir() else location.parent) / "log.csv"
-    return write_report(predictions, out_dir, model=card["architecture"], data_set=data_set,
-                        measured_on=measured_on, training_log=log, plots=plots,
-                        weights_sha256=card.get("weights", {}).get("sha256"))
+    return write_report(predictions, out_dir, model=classifier.entry.architecture, data_set=data_set,
+                        measured_on=measured_on, training_log=classifier.entry.training_log, plots=plots,
+                        weights_sha256=classifier.weights_sha256)

@@ -7,6 +7,8 @@ two logits, for ``("galaxy", "nsc")``.
 from ..schema import CLASS_NAMES, LCID_INPUT, LCID_RESIZE_INPUT
 from .registry import (
     ModelInfo,
+    TrainingParts,
+    training_parts,
     UnknownModelError,
     get_model,
     get_model_info,
@@ -22,7 +24,8 @@ from .compact import CelestialNetLite, PatchStatistics, Standardize, celestialne
 from .inference import optimize_for_inference
 
 __all__ = [
-    "get_model", "get_model_info", "list_models", "register_model", "ModelInfo",
+    "get_model", "get_model_info", "list_models", "register_model", "ModelInfo", "TrainingParts",
+    "training_parts",
     "UnknownModelError", "summary", "ModelSummary", "CLASS_NAMES", "LCID_INPUT",
     "LCID_RESIZE_INPUT", "hr_celestialnet", "HRCelestialNet", "alexnet", "AlexNet",
     "vgg16_bn", "VGG", "resnet18", "ResNet", "optimize_for_inference",

@@ -9,7 +9,7 @@ from torch import nn
 
 from ._init import init_weights
 from ..schema import LCID_INPUT
-from .registry import register_model
+from .registry import TrainingParts, register_model
 
 __all__ = ["CelestialNetLite", "PatchStatistics", "Standardize", "celestialnet_lite", "celestialnet_lite_x2"]
 
@@ -117,6 +117,17 @@ class _Body(nn.Module):
         return self.fc(self.dropout(pooled))
 
 
+class _EachMember(nn.Module):
+    """A committee's ``member_logits`` as a module: what training steps through (see `TrainingParts`)."""
+
+    def __init__(self, committee: "_Members"):
+        super().__init__()
+        self.committee = committee
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.committee.member_logits(x)
+
+
 class _Members(nn.Module):
     """Bodies that see the same map, each learned on its own; their mean class probabilities decide.
 
@@ -189,6 +200,11 @@ class CelestialNetLite(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(self.stem(x))
+
+    def training_parts(self) -> TrainingParts:
+        """The fixed stem, applied once per chip, and the body, each committee member on its own loss."""
+        body = self.body
+        return TrainingParts(self.stem, _EachMember(body) if isinstance(body, _Members) else body)
 
 
 @register_model("celestialnet-lite", input_sizes={"LCID": LCID_INPUT}, paper_name="CelestialNet-Lite",

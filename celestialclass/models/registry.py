@@ -6,11 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..exceptions import CelestialClassError
-from ..schema import CLASS_NAMES, LCID_INPUT, LCID_RESIZE_INPUT
+from ..schema import CLASS_NAMES
 
-__all__ = ["ModelInfo", "UnknownModelError", "register_model", "get_model", "get_model_info",
-           "list_models"]
-
+__all__ = ["ModelInfo", "UnknownModelError", "TrainingParts", "training_parts", "register_model", "get_model",
+           "get_model_info", "list_models"]
 
 
 class UnknownModelError(CelestialClassError, KeyError):
@@ -57,6 +56,44 @@ class ModelInfo:
     def input_size(self) -> tuple[int, int, int]:
         """The default input geometry (channels, rows, columns)."""
         return next(iter(self.input_sizes.values()))
+
+
+@dataclass(frozen=True)
+class TrainingParts:
+    """How `celestialclass.training.train` steps a model: the hook for models that need special steps.
+
+    A model with a ``training_parts()`` method returns one of these; any
+    other model is trained whole (``TrainingParts(None, model)``).
+
+    Attributes
+    ----------
+    transform : `torch.nn.Module` or None
+        A fixed, parameter-free first layer: the dataset applies it once per
+        chip (to a batch of one) and caches its output with the chip; flips
+        and crops act on that output, so it must commute with them.
+    module : `torch.nn.Module`
+        What the optimizer steps through, on the transform's output. It
+        returns logits ``(batch, classes)``, or ``(members, batch, classes)``
+        for a committee whose members each get their own loss (the step
+        minimises their mean). Its parameters must be the model's.
+    """
+
+    transform: object
+    module: object
+
+
+def training_parts(model) -> TrainingParts:
+    """The model's `TrainingParts`, from its ``training_parts()`` method or the whole model.
+
+    Examples
+    --------
+    >>> from celestialclass.models import get_model, training_parts
+    >>> parts = training_parts(get_model("celestialnet-lite"))
+    >>> type(parts.transform).__name__, training_parts(get_model("resnet18")).transform
+    ('PatchStatistics', None)
+    """
+    hook = getattr(model, "training_parts", None)
+    return hook() if hook is not None else TrainingParts(None, model)
 
 
 _REGISTRY: dict[str, ModelInfo] = {}

@@ -11,7 +11,7 @@ import numpy as np
 from ..exceptions import CelestialClassError
 from ..io.instruments import LAYOUTS
 from ..schema import LABEL_SPELLING, MANIFEST_COLUMNS, write_manifest
-from ..utils.files import atomic_path, remove_stale_temporaries
+from ..utils.files import remove_stale_temporaries
 from ..utils.progress import progress
 from .exposure import plan_body, plan_exposure, simulate_exposure
 from .render import ChipGrid

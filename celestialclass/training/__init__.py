@@ -2,7 +2,7 @@
 
 from .calibration import calibrate
 from ..cards import read_card, write_card
-from .loop import train
+from .loop import RunConfig, train
 from .recipes import RECIPES, Recipe, get_recipe
 
-__all__ = ["train", "calibrate", "Recipe", "RECIPES", "get_recipe", "read_card", "write_card"]
+__all__ = ["train", "RunConfig", "calibrate", "Recipe", "RECIPES", "get_recipe", "read_card", "write_card"]

@@ -99,19 +99,22 @@ def calibrate(weights, manifest, data_dir, out_dir, *, show_progress: bool | Non
     """
     import torch
 
+    from ..cards import write_card
     from ..datasets import ChipDataset
+    from ..engine import InferenceEngine
     from ..evaluation.runner import predict
     from ..utils.files import atomic_path
-    from ..weights import load_trained, save_weights
-    from ..cards import write_card
+    from ..weights import resolve_weights, save_weights
 
     if len(manifest) == 0:
         raise CelestialClassError("no chips to calibrate on: the manifest is empty",
                                   path=manifest.meta.get("source", "manifest"))
-    model, preprocess, card = load_trained(weights)
+    entry = resolve_weights(weights)
+    model, preprocess, card = entry.build_model(), entry.preprocess, entry.card
     last = _last_linear(model, weights)  # refuse a model that cannot carry a threshold before classifying
     dataset = ChipDataset(manifest, data_dir, preprocess)
-    predictions = predict(model, preprocess, dataset, show_progress=show_progress)
+    engine = InferenceEngine(model, entry.class_names, "cpu", name=entry.name)
+    predictions = predict(engine, dataset, show_progress=show_progress)
     true, prob = np.asarray(predictions["true"]), np.asarray(predictions["prob_nsc"])
     threshold = best_threshold(true, prob)
     offset = -math.log(threshold / (1 - threshold))
@@ -121,9 +124,8 @@ def calibrate(weights, manifest, data_dir, out_dir, *, show_progress: bool | Non
     out.mkdir(parents=True, exist_ok=True)
     sha256 = save_weights(model.state_dict(), out / "model.safetensors",
                           {"architecture": card["architecture"], "preprocess": preprocess.to_dict()})
-    source = pathlib.Path(str(weights))
-    log = (source if source.is_dir() else source.parent) / "log.csv"
-    if log.exists():
+    log = entry.training_log
+    if log is not None:
         with atomic_path(out / "log.csv") as tmp:
             shutil.copyfile(log, tmp)
     card = json.loads(json.dumps(card))  # a copy

@@ -13,8 +13,8 @@ from astropy.io import fits
 
 from celestialclass.exceptions import CelestialClassError
 from celestialclass.io import read_raw
+from celestialclass.schema import MANIFEST_COLUMNS
 from celestialclass.simulate import (
-    MANIFEST_COLUMNS,
     SUBTYPES,
     plan_exposure,
     simulate_dataset,
@@ -169,7 +169,7 @@ def test_dataset_manifest_and_resume_after_kill(tmp_path):
     reference = tmp_path / "reference"
     table = simulate_dataset(reference, 2, 1, seed=8, jobs=1)
     rows = _read_manifest(reference / "manifest.csv")
-    assert rows[0][:9] == PAPER_COLUMNS == list(MANIFEST_COLUMNS)
+    assert rows[0][:9] == PAPER_COLUMNS == ["", *MANIFEST_COLUMNS]
     assert len(rows) == 1 + 2 * 2  # two exposures, two chips each
     assert sorted({r[7] for r in rows[1:]}) == ["1", "4"]
     labels = {}

@@ -9,6 +9,8 @@ from celestialclass.datasets import ChipDataset, load_manifest
 from celestialclass.evaluation.runner import predict
 from celestialclass.training import calibrate
 from celestialclass.training.calibration import best_threshold
+from celestialclass.engine import InferenceEngine
+from celestialclass.schema import CLASS_NAMES
 from celestialclass.weights import file_sha256, load_trained, load_weights
 
 
@@ -42,8 +44,8 @@ def test_calibrated_weights_apply_the_threshold_at_one_half(trained_resnet, mock
     original, preprocess, _ = load_trained(trained_resnet)
     calibrated, _, _ = load_trained(tmp_path)
     dataset = ChipDataset(table, mock_lcid, preprocess)
-    p0 = np.asarray(predict(original, preprocess, dataset)["prob_nsc"])
-    p1 = np.asarray(predict(calibrated, preprocess, dataset)["prob_nsc"])
+    p0 = np.asarray(predict(InferenceEngine(original, CLASS_NAMES, "cpu"), dataset)["prob_nsc"])
+    p1 = np.asarray(predict(InferenceEngine(calibrated, CLASS_NAMES, "cpu"), dataset)["prob_nsc"])
     assert np.array_equal(p1 > 0.5, p0 > record["threshold"])
     assert load_trained(tmp_path)[2]["calibration"] == record
 

@@ -17,7 +17,7 @@ from celestialclass.training import get_recipe, read_card, train
 from celestialclass.training.default import DefaultBuild, build_default_model
 from celestialclass.training.loop import _augment
 from celestialclass.cli import main
-from celestialclass.weights import build_model, resolve_weights
+from celestialclass.weights import resolve_weights
 
 
 def test_default_recipes_share_a_budget():
@@ -58,11 +58,22 @@ def test_random_crops_are_reproducible_and_cut_from_the_flipped_chip():
     assert torch.equal(_augment(x, 3, 0, 0, crop=1.0), _augment(x, 3, 0, 0))
 
 
+class _NoMoreReading:
+    """A stand-in for a dataset's preprocessing that fails the test if a chip is read again."""
+
+    def read_image(self, *args, **kwargs):
+        pytest.fail("read again")
+
+    read = image = tensor = read_image
+
+
 def test_cached_dataset_reads_each_chip_once(mock_lcid, monkeypatch):
     table = load_manifest(mock_lcid / "manifest.csv")[:2]
     dataset = ChipDataset(table, mock_lcid, Preprocess(resize=(224, 448)), cache=True)
     first = dataset[1][0]
-    monkeypatch.setattr(dataset, "read", lambda index: pytest.fail("read again"))
+    monkeypatch.setattr(dataset, "preprocess", _NoMoreReading())
+    with pytest.raises(pytest.fail.Exception):  # the guard works: an uncached item is read, and fails
+        dataset[0]
     again, label = dataset[1]
     assert label == dataset.labels[1] and again.dtype == first.dtype == torch.float32
     # kept as float16: within its precision of the first read, and not the same values exactly
@@ -71,18 +82,18 @@ def test_cached_dataset_reads_each_chip_once(mock_lcid, monkeypatch):
 
 def test_cached_dataset_keeps_the_fixed_first_layer_output(mock_lcid, monkeypatch):
     """Training CelestialNet-Lite caches its first layer's small map, once per chip, not the chip."""
-    from celestialclass.models import PatchStatistics, get_model
-    from celestialclass.training.loop import _fixed_stem
+    from celestialclass.models import PatchStatistics, get_model, training_parts
 
     net = get_model("celestialnet-lite")
-    assert isinstance(_fixed_stem(net), PatchStatistics) and _fixed_stem(get_model("resnet18")) is None
+    stem = training_parts(net).transform
+    assert isinstance(stem, PatchStatistics) and training_parts(get_model("resnet18")).transform is None
     table = load_manifest(mock_lcid / "manifest.csv")[:1]
-    dataset = ChipDataset(table, mock_lcid, Preprocess(), cache=True, transform=_fixed_stem(net))
+    dataset = ChipDataset(table, mock_lcid, Preprocess(), cache=True, transform=stem)
     chip = Preprocess().tensor(dataset.read(0))
     first, _ = dataset[0]
     assert first.shape == (4, 256, 512)
     assert torch.allclose(first, PatchStatistics(8)(chip[None])[0], rtol=1e-3, atol=1e-3)
-    monkeypatch.setattr(dataset, "read", lambda index: pytest.fail("read again"))
+    monkeypatch.setattr(dataset, "preprocess", _NoMoreReading())
     assert torch.allclose(dataset[0][0], first, rtol=1e-3, atol=1e-3)  # from the float16 cache
     # body(stem(chip)) is the whole model
     net.eval()
@@ -142,7 +153,7 @@ def test_build_in_miniature_is_resumable_and_complete(tmp_path):
     # The bundle loads like a registered entry, sha256 verified.
     entry = resolve_weights(bundle / "default.json")
     assert entry.name == "default" and entry.sha256 == card["weights"]["sha256"]
-    assert [member.fc.out_features for member in build_model(entry).body.members] == [2, 2]
+    assert [member.fc.out_features for member in entry.build_model().body.members] == [2, 2]
     assert main(["weights", "verify", str(bundle / "default.json")]) == 0
     # Same seed, same weights: training the model again on the same chips gives the same bytes.
     retrained = train("celestialnet-lite-x2", load_manifest(tmp_path / "train.csv"), tmp_path / "sim",

@@ -166,17 +166,18 @@ def test_gradient_accumulation_steps(mock_lcid, tmp_path):
 
 def test_committee_members_learn_each_on_its_own_loss():
     """A committee's training loss is the mean of its members' losses: no member's gradient sees another."""
-    from celestialclass.models import get_model
-    from celestialclass.training.loop import _each_member, _loss
+    from celestialclass.models import get_model, training_parts
+    from celestialclass.training.loop import _loss
 
     torch.manual_seed(1)
-    body = get_model("celestialnet-lite-x2").body.eval()  # no dropout: the same loss on every call
+    model = get_model("celestialnet-lite-x2").eval()  # no dropout: the same loss on every call
+    body, step_module = model.body, training_parts(model).module
     x, y = torch.randn(4, 4, 32, 64), torch.tensor([0, 1, 1, 0])
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def first_member_gradient():
         body.zero_grad()
-        loss, scores = _loss(loss_fn, _each_member(body)(x), y)
+        loss, scores = _loss(loss_fn, step_module(x), y)
         loss.backward()
         assert scores.shape == (4, 2) and torch.allclose(scores.sum(1), torch.ones(4))
         return body.members[0].fc.weight.grad.clone(), float(loss.detach())
