@@ -140,12 +140,12 @@ class CelestialClassifier:
 
     Examples
     --------
-    >>> import os, tempfile
     >>> from celestialclass import CelestialClassifier
+    >>> clf = CelestialClassifier(device="cpu")
+    >>> import tempfile
     >>> from celestialclass.io import read_raw
     >>> from celestialclass.simulate import write_example_raw
-    >>> path = write_example_raw(os.path.join(tempfile.mkdtemp(), "jexample1q_raw.fits"))
-    >>> clf = CelestialClassifier(device="cpu")
+    >>> path = write_example_raw(tempfile.mkdtemp() + "/jexample1q_raw.fits")
     >>> by_path = clf.predict(path, hdu=4)["prob_nsc"][0]
     >>> by_ccd = clf.predict(read_raw(path, hdu=4)).probabilities["nsc"]
     >>> bool(by_path == by_ccd)

@@ -124,7 +124,8 @@ class Preprocess:
         format='hst_raw')``) records how it was read (``CCREAD``) and each
         amplifier's measured bias level (``BIASLEVA``..``BIASLEVD``). Read
         without bias subtraction, where this preprocessing subtracts it, the
-        recorded levels are subtracted amplifier by amplifier: the same
+        recorded levels (``CCBIAS = 'measured'``) are subtracted amplifier by
+        amplifier: the same
         float32 values as reading it with ``subtract_bias=True``. A CCDData
         without ``CCREAD`` is taken as it is, like an array: already read the
         way this preprocessing expects.
@@ -157,6 +158,8 @@ class Preprocess:
         from .io import get_layout
 
         try:
+            if meta.get("CCBIAS") != "measured":  # levels this read measured, not a raw file's own cards
+                raise KeyError("CCBIAS")
             layout = get_layout(f"{str(meta['INSTRUME']).strip()}/{str(meta['DETECTOR']).strip()}")
             chip = layout.chip(int(meta["CCDCHIP"]))
             levels = [np.float32(meta[f"BIASLEV{amp.name}"]) for amp in chip.amplifiers]

@@ -21,8 +21,8 @@ def filter_name(header) -> str | None:
     Examples
     --------
     >>> from celestialclass.io import filter_name
-    >>> filter_name({"FILTER1": "F658N", "FILTER2": "CLEAR2L"})
-    'F658N'
+    >>> filter_name({"FILTER1": "F658N", "FILTER2": "CLEAR2L"}), filter_name({"FILTER": "F606W"})
+    ('F658N', 'F606W')
     """
     names = [str(header.get(key, "")).strip() for key in _FILTER_KEYWORDS]
     names = [n for n in names if n and not n.upper().startswith("CLEAR")]

@@ -447,14 +447,10 @@ class RawFile:
 
     Examples
     --------
-    >>> import os, tempfile
-    >>> import numpy as np
+    >>> import tempfile
     >>> from celestialclass.io import RawFile
-    >>> from celestialclass.simulate import write_raw
-    >>> science = np.zeros((2048, 4096), dtype=np.float32)
-    >>> path = write_raw(os.path.join(tempfile.mkdtemp(), "jexample1q_raw.fits"),
-    ...                  {1: science, 2: science}, "ACS/WFC", seed=1)
-    >>> with RawFile(path) as raw:
+    >>> from celestialclass.simulate import write_example_raw
+    >>> with RawFile(write_example_raw(tempfile.mkdtemp() + "/jexample1q_raw.fits")) as raw:
     ...     print(raw.layout.name, [chip["hdu"] for chip in raw.chips()])
     ...     ccd = raw.read(hdu=4)
     ACS/WFC [1, 4]
@@ -577,8 +573,9 @@ class RawFile:
                 header[key] = header[key] - offset
         levels = [amp.level for amp in pixels.amplifiers]
         header["MEANBLEV"] = (float(np.mean(levels)), "mean of the overscan levels (DN)")
-        if subtract_bias:
-            header["CCBIAS"] = ("overscan", "per-amp 3-sigma clipped mean removed")
+        # What became of this read's levels (a raw file's own BIASLEVx cards would not say).
+        header["CCBIAS"] = (("overscan", "per-amp 3-sigma clipped mean removed") if subtract_bias
+                            else ("measured", "per-amp overscan levels recorded, not removed"))
         header["BUNIT"] = "ADU"
         # Provenance, ccdproc-style "argument=value" text under short FITS-safe keywords.
         header["CCREAD"] = (f"read_raw hdu={index}, chip={chip.ccdchip}, trim={trim}, "
@@ -635,8 +632,9 @@ def read_raw(path: RawSource, hdu: int | None = None, chip: int | None = None, *
         shifted by the trim, the measured levels ``BIASLEVA``..``BIASLEVD``
         (one per amplifier, left to right) and their mean ``MEANBLEV``, and
         the provenance keywords ``CCREAD`` (the read's settings), ``CCTRIM``
-        (the raw sections kept, one per amplifier) and, when the bias is
-        subtracted, ``CCBIAS``.
+        (the raw sections kept, one per amplifier) and ``CCBIAS``
+        (``'overscan'`` when the levels were subtracted, ``'measured'`` when
+        only recorded).
 
     Raises
     ------
