@@ -47,13 +47,13 @@ def write_manifest(table, path) -> None:
 
     Examples
     --------
-    >>> import os, tempfile
+    >>> import os, pathlib, tempfile
     >>> from celestialclass.datasets import load_manifest
     >>> from celestialclass.schema import write_manifest
     >>> test = load_manifest("lcid-test")
     >>> path = os.path.join(tempfile.mkdtemp(), "copy.csv")
     >>> write_manifest(test[:3], path)
-    >>> open(path).readline().strip()
+    >>> pathlib.Path(path).read_text().splitlines()[0]
     ',ID,Instrument,OBSID,Filter,RA,DEC,HDU Index,Label'
     >>> bool((load_manifest(path)["label"] == test[:3]["label"]).all())
     True

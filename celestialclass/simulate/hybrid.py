@@ -50,7 +50,8 @@ import numpy as np
 
 from ..exceptions import CelestialClassError
 from .render import ChipGrid, Layers
-from .scenes import Body, _log_u, _luminosity, _merge_points, _sample, _texture, _tile_points, _u
+from .scenes import (Body, fractal_texture, log_uniform, luminosity_function, merge_points, sample_texture,
+                     tile_points, uniform)
 
 __all__ = ["bank_body", "bank_layers", "BANK_SUBTYPE"]
 
@@ -176,15 +177,15 @@ def bank_body(kind: str, seed: int, image: str) -> Body:
     of the picture's light, as they point within a parametric body's.
     """
     rng = np.random.default_rng([seed, 17])
-    width = _log_u(rng, 150.0, 1500.0)  # arcsec on the sky
-    stretch = round(_u(rng, 1.0, 2.2), 1)  # rounded: bodies share the cached linear light
+    width = log_uniform(rng, 150.0, 1500.0)  # arcsec on the sky
+    stretch = round(uniform(rng, 1.0, 2.2), 1)  # rounded: bodies share the cached linear light
     smooth, _, radius = _linear_light(str(image), stretch)
     scale = width / smooth.shape[1]
     p = {"image": str(image), "scale": scale, "width": width, "stretch": stretch,
-         "flip": bool(rng.random() < 0.5), "pa": _u(rng, 0, 360), "mu_peak": _u(rng, 18.5, 22.5),
-         "star_density": _log_u(rng, 0.02, 3.0), "star_bright": _u(rng, 18.0, 22.0),
-         "texture": _u(rng, 0.1, 0.5), "field_density": _log_u(rng, 0.002, 0.06),
-         "background_density": _log_u(rng, 0.004, 0.012), "radius": radius * scale,
+         "flip": bool(rng.random() < 0.5), "pa": uniform(rng, 0, 360), "mu_peak": uniform(rng, 18.5, 22.5),
+         "star_density": log_uniform(rng, 0.02, 3.0), "star_bright": uniform(rng, 18.0, 22.0),
+         "texture": uniform(rng, 0.1, 0.5), "field_density": log_uniform(rng, 0.002, 0.06),
+         "background_density": log_uniform(rng, 0.004, 0.012), "radius": radius * scale,
          "extent": 0.8 * radius * scale}
     return Body(kind, BANK_SUBTYPE, int(seed), p)
 
@@ -221,7 +222,7 @@ def bank_layers(body: Body, grid: ChipGrid) -> Layers:
     row, col = _to_image(body, u, v, smooth.shape)
     sampled = cv2.remap(smooth, col.astype(np.float32), row.astype(np.float32), cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    tex = np.clip(1 + p["texture"] * _sample(_texture([body.seed, 61], beta=2.6), u, v, 40.0), 0, None)
+    tex = np.clip(1 + p["texture"] * sample_texture(fractal_texture([body.seed, 61], beta=2.6), u, v, 40.0), 0, None)
     sb = np.float32(10 ** (-0.4 * p["mu_peak"])) * tex
     layers = Layers(continuum={sed: (sampled[:, :, c] * sb).astype(np.float32)
                                for c, sed in enumerate(_CHANNEL_SEDS)})
@@ -250,10 +251,10 @@ def bank_layers(body: Body, grid: ChipGrid) -> Layers:
                                                   mode="constant", cval=0.0).reshape(np.shape(uu))
 
     def draw(rng, n):
-        return {"mag": _luminosity(rng, n, p["star_bright"], p["star_bright"] + 8.0, 0.3),
+        return {"mag": luminosity_function(rng, n, p["star_bright"], p["star_bright"] + 8.0, 0.3),
                 "temperature": np.exp(rng.uniform(np.log(3500), np.log(25000), n)),
                 "embedded": np.ones(n, bool)}
 
-    resolved = _tile_points(body, 9, grid, density, lambda a, b: density0 * peak, draw)
-    layers.stars = _merge_points(points, resolved)
+    resolved = tile_points(body, 9, grid, density, lambda a, b: density0 * peak, draw)
+    layers.stars = merge_points(points, resolved)
     return layers

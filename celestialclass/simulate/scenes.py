@@ -78,11 +78,11 @@ class Body:
         return float(2 * p["size"])
 
 
-def _u(rng, low, high):
+def uniform(rng, low, high):
     return float(rng.uniform(low, high))
 
 
-def _log_u(rng, low, high):
+def log_uniform(rng, low, high):
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
 
 
@@ -106,8 +106,8 @@ def make_body(kind: str, seed: int, subtype: str | None = None) -> Body:
     if subtype not in SUBTYPES[kind]:
         raise CelestialClassError(
             f"unknown {kind} sub-type {subtype!r}; supported: {', '.join(SUBTYPES[kind])}")
-    p = {"field_density": _log_u(rng, 0.002, 0.06), "background_density": _log_u(rng, 0.004, 0.012),
-         "pa": _u(rng, 0, 180)}
+    p = {"field_density": log_uniform(rng, 0.002, 0.06), "background_density": log_uniform(rng, 0.004, 0.012),
+         "pa": uniform(rng, 0, 180)}
     if kind == "galaxy":
         p.update(_galaxy_params(subtype, rng))
     else:
@@ -116,64 +116,70 @@ def make_body(kind: str, seed: int, subtype: str | None = None) -> Body:
 
 
 def _galaxy_params(subtype, rng):
-    h = _log_u(rng, 30, 150)  # disk scale length, arcsec (nearby galaxies)
+    h = log_uniform(rng, 30, 150)  # disk scale length, arcsec (nearby galaxies)
     p = {
-        "scale_length": h, "mu0": _u(rng, 20.3, 21.8), "q": _u(rng, 0.45, 1.0),
-        "bulge_re": h * _u(rng, 0.08, 0.3), "bulge_mu_e": _u(rng, 18.5, 21.0), "bulge_n": _u(rng, 1.5, 4.0),
-        "bulge_q": _u(rng, 0.65, 0.95), "arms": int(rng.integers(2, 5)), "pitch": _u(rng, 10, 30),
-        "arm_strength": _u(rng, 0.6, 2.5), "arm_width": _u(rng, 0.25, 0.6), "young_fraction": _u(rng, 0.2, 0.6),
-        "flocculence": _u(rng, 0.2, 0.9), "tau0": _u(rng, 0.3, 1.8),
-        "resolved_density": _log_u(rng, 0.05, 2.5),  # bright stars / arcsec^2 at the centre of the young disk
-        "knot_density": _log_u(rng, 0.002, 0.03), "bar": 0.0, "extent": 1.6 * h,
+        "scale_length": h, "mu0": uniform(rng, 20.3, 21.8), "q": uniform(rng, 0.45, 1.0),
+        "bulge_re": h * uniform(rng, 0.08, 0.3), "bulge_mu_e": uniform(rng, 18.5, 21.0),
+        "bulge_n": uniform(rng, 1.5, 4.0),
+        "bulge_q": uniform(rng, 0.65, 0.95), "arms": int(rng.integers(2, 5)), "pitch": uniform(rng, 10, 30),
+        "arm_strength": uniform(rng, 0.6, 2.5), "arm_width": uniform(rng, 0.25, 0.6),
+        "young_fraction": uniform(rng, 0.2, 0.6),
+        "flocculence": uniform(rng, 0.2, 0.9), "tau0": uniform(rng, 0.3, 1.8),
+        "resolved_density": log_uniform(rng, 0.05, 2.5),  # bright stars / arcsec^2 at the centre of the young disk
+        "knot_density": log_uniform(rng, 0.002, 0.03), "bar": 0.0, "extent": 1.6 * h,
         "second": None,
     }
     if subtype == "barred_spiral":
-        p.update(bar=_u(rng, 1.0, 3.0), bar_length=h * _u(rng, 0.6, 1.4), bar_q=_u(rng, 0.2, 0.35))
+        p.update(bar=uniform(rng, 1.0, 3.0), bar_length=h * uniform(rng, 0.6, 1.4), bar_q=uniform(rng, 0.2, 0.35))
     elif subtype == "elliptical":
-        p.update(bulge_re=_log_u(rng, 20, 80), bulge_mu_e=_u(rng, 19.5, 21.5), bulge_n=_u(rng, 3.0, 5.5),
-                 bulge_q=_u(rng, 0.55, 1.0), mu0=40.0, arm_strength=0.0, young_fraction=0.0, tau0=0.0,
+        p.update(bulge_re=log_uniform(rng, 20, 80), bulge_mu_e=uniform(rng, 19.5, 21.5), bulge_n=uniform(rng, 3.0, 5.5),
+                 bulge_q=uniform(rng, 0.55, 1.0), mu0=40.0, arm_strength=0.0, young_fraction=0.0, tau0=0.0,
                  resolved_density=0.0, knot_density=0.0, gc_count=int(rng.integers(150, 900)),
                  dust_lane=bool(rng.random() < 0.25))
         p["extent"] = 2.5 * p["bulge_re"]
     elif subtype == "edge_on":
-        p.update(q=_u(rng, 0.05, 0.15), tau0=_u(rng, 2.0, 5.0), arm_strength=0.3)
+        p.update(q=uniform(rng, 0.05, 0.15), tau0=uniform(rng, 2.0, 5.0), arm_strength=0.3)
     elif subtype == "irregular":
-        p.update(q=_u(rng, 0.5, 0.9), bulge_mu_e=30.0, arm_strength=0.0, flocculence=_u(rng, 0.9, 1.6),
-                 clumps=int(rng.integers(4, 14)), resolved_density=_log_u(rng, 0.2, 2.5),
-                 knot_density=_log_u(rng, 0.01, 0.05), young_fraction=_u(rng, 0.5, 0.9))
+        p.update(q=uniform(rng, 0.5, 0.9), bulge_mu_e=30.0, arm_strength=0.0, flocculence=uniform(rng, 0.9, 1.6),
+                 clumps=int(rng.integers(4, 14)), resolved_density=log_uniform(rng, 0.2, 2.5),
+                 knot_density=log_uniform(rng, 0.01, 0.05), young_fraction=uniform(rng, 0.5, 0.9))
     elif subtype == "merger":
-        p.update(second={"du": _u(rng, -1.5, 1.5) * h, "dv": _u(rng, -1.5, 1.5) * h,
-                         "scale": _u(rng, 0.4, 1.0), "pa": _u(rng, 0, 180), "q": _u(rng, 0.3, 1.0)},
-                 tails=int(rng.integers(1, 3)), tail_length=h * _u(rng, 2, 4))
-    p["arm_phase"] = _u(rng, 0, 2 * np.pi)
+        p.update(second={"du": uniform(rng, -1.5, 1.5) * h, "dv": uniform(rng, -1.5, 1.5) * h,
+                         "scale": uniform(rng, 0.4, 1.0), "pa": uniform(rng, 0, 180), "q": uniform(rng, 0.3, 1.0)},
+                 tails=int(rng.integers(1, 3)), tail_length=h * uniform(rng, 2, 4))
+    p["arm_phase"] = uniform(rng, 0, 2 * np.pi)
     return p
 
 
 def _nsc_params(subtype, rng):
     if subtype == "globular_cluster":
-        rc = _log_u(rng, 5, 30)
-        return {"core_radius": rc, "tidal_radius": rc * _log_u(rng, 20, 60), "n_stars": _log_u(rng, 4e4, 4e5),
-                "distance_modulus": _u(rng, 13.0, 19.0), "mu0": _u(rng, 15.5, 19.0), "hb_fraction": _u(rng, 0.0, 0.1),
+        rc = log_uniform(rng, 5, 30)
+        return {"core_radius": rc, "tidal_radius": rc * log_uniform(rng, 20, 60), "n_stars": log_uniform(rng, 4e4, 4e5),
+                "distance_modulus": uniform(rng, 13.0, 19.0), "mu0": uniform(rng, 15.5, 19.0),
+                "hb_fraction": uniform(rng, 0.0, 0.1),
                 "extent": rc * 8}
     if subtype == "open_cluster":
-        return {"radius": _log_u(rng, 20, 90), "n_stars": _log_u(rng, 300, 5000), "distance_modulus": _u(rng, 8, 13),
-                "nebulosity": _u(rng, 0.0, 1.0), "mu_gas": _u(rng, 0.5, 8.0), "extent": 120.0}
+        return {"radius": log_uniform(rng, 20, 90), "n_stars": log_uniform(rng, 300, 5000),
+                "distance_modulus": uniform(rng, 8, 13),
+                "nebulosity": uniform(rng, 0.0, 1.0), "mu_gas": uniform(rng, 0.5, 8.0), "extent": 120.0}
     if subtype == "hii_region":
-        return {"size": _log_u(rng, 60, 250), "gas_sb": _log_u(rng, 10.0, 1000.0), "contrast": _u(rng, 0.3, 1.2),
-                "filament_strength": _u(rng, 0.3, 1.5), "pillars": int(rng.integers(0, 5)),
-                "tau0": _u(rng, 0.5, 3.0), "cluster_stars": _log_u(rng, 100, 6000),
-                "cluster_radius": _log_u(rng, 8, 40), "distance_modulus": _u(rng, 11, 19), "extent": 150.0}
+        return {"size": log_uniform(rng, 60, 250), "gas_sb": log_uniform(rng, 10.0, 1000.0),
+                "contrast": uniform(rng, 0.3, 1.2),
+                "filament_strength": uniform(rng, 0.3, 1.5), "pillars": int(rng.integers(0, 5)),
+                "tau0": uniform(rng, 0.5, 3.0), "cluster_stars": log_uniform(rng, 100, 6000),
+                "cluster_radius": log_uniform(rng, 8, 40), "distance_modulus": uniform(rng, 11, 19), "extent": 150.0}
     if subtype == "planetary_nebula":
-        return {"radius": _log_u(rng, 8, 60), "shell_width": _u(rng, 0.1, 0.35), "q": _u(rng, 0.5, 1.0),
-                "gas_sb": _log_u(rng, 30, 3000), "halo": _u(rng, 0.0, 0.1), "central_mag": _u(rng, 13, 18),
+        return {"radius": log_uniform(rng, 8, 60), "shell_width": uniform(rng, 0.1, 0.35), "q": uniform(rng, 0.5, 1.0),
+                "gas_sb": log_uniform(rng, 30, 3000), "halo": uniform(rng, 0.0, 0.1),
+                "central_mag": uniform(rng, 13, 18),
                 "extent": 60.0}
-    return {"size": _log_u(rng, 60, 250), "mu_v": _u(rng, 19.5, 23.0), "contrast": _u(rng, 0.4, 1.2),
-            "tau0": _u(rng, 0.5, 2.5), "n_bright": int(rng.integers(1, 6)), "extent": 150.0}
+    return {"size": log_uniform(rng, 60, 250), "mu_v": uniform(rng, 19.5, 23.0), "contrast": uniform(rng, 0.4, 1.2),
+            "tau0": uniform(rng, 0.5, 2.5), "n_bright": int(rng.integers(1, 6)), "extent": 150.0}
 
 
 # ----------------------------------------------------------------------------- textures
 
-def _texture(seed, n=256, beta=3.2) -> np.ndarray:
+def fractal_texture(seed, n=256, beta=3.2) -> np.ndarray:
     """Periodic fractal noise (power spectrum ~ k**-beta), zero mean, unit standard deviation."""
     rng = np.random.default_rng(seed)
     white = rng.standard_normal((n, n))
@@ -185,7 +191,7 @@ def _texture(seed, n=256, beta=3.2) -> np.ndarray:
     return (field / field.std()).astype(np.float32)
 
 
-def _sample(texture, u, v, period):
+def sample_texture(texture, u, v, period):
     """Bilinear, periodic sample of ``texture`` (covering ``period`` arcsec) at (u, v)."""
     n = texture.shape[0]
     x = (u / period) % 1.0 * n
@@ -213,13 +219,13 @@ def _sersic(r, re, n):
 
 # ----------------------------------------------------------------------------- point sources
 
-def _luminosity(rng, n, bright, faint, slope):
+def luminosity_function(rng, n, bright, faint, slope):
     """Magnitudes with dN/dm ~ 10**(slope * m) between ``bright`` and ``faint``."""
     a = 10 ** (slope * (bright - faint))
     return faint + np.log10(a + rng.random(n) * (1 - a)) / slope
 
 
-def _tile_points(body, stream, grid, density, peak_density, draw):
+def tile_points(body, stream, grid, density, peak_density, draw):
     """Point sources from a density (per arcsec^2) drawn tile by tile over the chip's area.
 
     ``draw(rng, n)`` returns a dict of per-source arrays (besides u, v).
@@ -250,7 +256,7 @@ def _tile_points(body, stream, grid, density, peak_density, draw):
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
-def _merge_points(*groups):
+def merge_points(*groups):
     groups = [g for g in groups if g and len(g["u"])]
     if not groups:
         return {}
@@ -262,21 +268,21 @@ def _field_stars(body, grid):
     density = body.params["field_density"]
 
     def draw(rng, n):
-        mag = _luminosity(rng, n, 14.0, 27.5, 0.22)
+        mag = luminosity_function(rng, n, 14.0, 27.5, 0.22)
         return {"mag": mag, "temperature": np.exp(rng.uniform(np.log(3300), np.log(9000), n)),
                 "embedded": np.zeros(n, bool)}
 
-    return _tile_points(body, 1, grid, lambda u, v: np.full(np.shape(u), density), lambda u, v: density, draw)
+    return tile_points(body, 1, grid, lambda u, v: np.full(np.shape(u), density), lambda u, v: density, draw)
 
 
 def _background_galaxies(body, grid):
     density = body.params["background_density"]
 
     def draw(rng, n):
-        return {"mag": _luminosity(rng, n, 20.5, 27.0, 0.3), "temperature": rng.uniform(3800, 9000, n),
+        return {"mag": luminosity_function(rng, n, 20.5, 27.0, 0.3), "temperature": rng.uniform(3800, 9000, n),
                 "sigma": np.exp(rng.uniform(np.log(0.06), np.log(0.5), n))}
 
-    return _tile_points(body, 2, grid, lambda u, v: np.full(np.shape(u), density), lambda u, v: density, draw)
+    return tile_points(body, 2, grid, lambda u, v: np.full(np.shape(u), density), lambda u, v: density, draw)
 
 
 # ----------------------------------------------------------------------------- galaxies
@@ -333,7 +339,7 @@ def _bulge(p, u, v, pa, du=0.0, dv=0.0, weight=1.0):
 def _galaxy_layers(body, grid):
     p = body.params
     u, v = grid.coarse_grid
-    tex = _sample(_texture([body.seed, 11]), u, v, 6 * p["scale_length"])
+    tex = sample_texture(fractal_texture([body.seed, 11]), u, v, 6 * p["scale_length"])
     h = p["scale_length"]
     old, young, gas, tau, arms = _galaxy_disk_layers(body, u, v, tex, p["pa"], p["q"], h)
     if body.subtype == "edge_on":
@@ -350,9 +356,9 @@ def _galaxy_layers(body, grid):
         rng = np.random.default_rng([body.seed, 12])
         for _ in range(p["clumps"]):
             cu, cv = rng.normal(0, h, 2)
-            size = h * _u(rng, 0.1, 0.4)
+            size = h * uniform(rng, 0.1, 0.4)
             clump = np.exp(-((u - cu) ** 2 + (v - cv) ** 2) / (2 * size ** 2))
-            young += _sb(p["mu0"] - _u(rng, 0.5, 2.0)) * clump * np.clip(1 + p["flocculence"] * tex, 0, None)
+            young += _sb(p["mu0"] - uniform(rng, 0.5, 2.0)) * clump * np.clip(1 + p["flocculence"] * tex, 0, None)
     if p.get("second"):
         s = p["second"]
         o2, y2, g2, t2, _ = _galaxy_disk_layers(body, u, v, tex, s["pa"], s["q"], h * s["scale"], s["scale"],
@@ -391,23 +397,23 @@ def _galaxy_layers(body, grid):
 
     def draw_stars(rng, n):
         blue = rng.random(n) < 0.7
-        return {"mag": _luminosity(rng, n, 19.0, 27.0, 0.35),
+        return {"mag": luminosity_function(rng, n, 19.0, 27.0, 0.35),
                 "temperature": np.where(blue, rng.uniform(9000, 30000, n), rng.uniform(3400, 4600, n)),
                 "embedded": np.ones(n, bool)}
 
     stars = {}
     if p["resolved_density"] > 0:
-        stars = _tile_points(body, 3, grid, lambda a, b: young_density(a, b, p["resolved_density"]),
-                             lambda a, b: p["resolved_density"] * (1.0 + (p.get("second") is not None)), draw_stars)
+        stars = tile_points(body, 3, grid, lambda a, b: young_density(a, b, p["resolved_density"]),
+                            lambda a, b: p["resolved_density"] * (1.0 + (p.get("second") is not None)), draw_stars)
 
     def draw_knots(rng, n):
-        return {"mag": _luminosity(rng, n, 18.0, 24.0, 0.4), "temperature": rng.uniform(12000, 30000, n),
+        return {"mag": luminosity_function(rng, n, 18.0, 24.0, 0.4), "temperature": rng.uniform(12000, 30000, n),
                 "sigma": np.exp(rng.uniform(np.log(0.05), np.log(0.4), n))}
 
     knots = {}
     if p["knot_density"] > 0:
-        knots = _tile_points(body, 4, grid, lambda a, b: young_density(a, b, p["knot_density"]),
-                             lambda a, b: p["knot_density"] * 2, draw_knots)
+        knots = tile_points(body, 4, grid, lambda a, b: young_density(a, b, p["knot_density"]),
+                            lambda a, b: p["knot_density"] * 2, draw_knots)
     if p.get("gc_count"):
         re = p["bulge_re"]
 
@@ -419,7 +425,7 @@ def _galaxy_layers(body, grid):
             return {"mag": rng.normal(23.5, 1.2, n), "temperature": rng.uniform(4500, 6500, n),
                     "embedded": np.zeros(n, bool)}
 
-        stars = _merge_points(stars, _tile_points(body, 5, grid, gc_density, gc_density, draw_gc))
+        stars = merge_points(stars, tile_points(body, 5, grid, gc_density, gc_density, draw_gc))
     layers.stars, layers.compact = stars, knots
     return layers
 
@@ -446,7 +452,7 @@ def _cluster_layers(body, grid):
     dm = p["distance_modulus"]
 
     def draw(rng, n):
-        mag = _luminosity(rng, n, dm - 3.5, dm + 9.0, 0.28)
+        mag = luminosity_function(rng, n, dm - 3.5, dm + 9.0, 0.28)
         rel = np.clip((mag - (dm - 3.5)) / 12.5, 0, 1)
         temperature = np.where(rel < 0.35, 4000 + 3000 * rel, 6200 - 1800 * (rel - 0.35))
         hb = rng.random(n) < p["hb_fraction"]
@@ -454,9 +460,9 @@ def _cluster_layers(body, grid):
         temperature = np.where(hb, rng.uniform(7500, 14000, n), temperature * rng.normal(1, 0.04, n))
         return {"mag": mag, "temperature": temperature, "embedded": np.zeros(n, bool)}
 
-    stars = _tile_points(body, 6, grid, lambda a, b: scale * _king_density(np.hypot(a, b), rc, rt),
-                         lambda a, b: scale * _king_density(max(np.hypot(a, b) - _TILE, 0), rc, rt) * 1.05,
-                         draw)
+    stars = tile_points(body, 6, grid, lambda a, b: scale * _king_density(np.hypot(a, b), rc, rt),
+                        lambda a, b: scale * _king_density(max(np.hypot(a, b) - _TILE, 0), rc, rt) * 1.05,
+                        draw)
     layers.stars = stars
     return layers
 
@@ -466,7 +472,7 @@ def _open_cluster_layers(body, grid):
     u, v = grid.coarse_grid
     layers = Layers()
     if p["nebulosity"] > 0.4:
-        tex = _sample(_texture([body.seed, 21]), u, v, 400.0)
+        tex = sample_texture(fractal_texture([body.seed, 21]), u, v, 400.0)
         gas = np.float32(p["mu_gas"]) * np.clip(1 + tex, 0, None) ** 2 * np.exp(-np.hypot(u, v) / 200.0)
         layers.gas = {"hii": gas.astype(np.float32)}
         layers.line_ratios = {"hii": _LINE_RATIOS["hii"]}
@@ -478,14 +484,14 @@ def _open_cluster_layers(body, grid):
         return density0 * (1 + (uu ** 2 + vv ** 2) / a ** 2) ** -2
 
     def draw(rng, n):
-        mag = _luminosity(rng, n, dm - 4.0, dm + 12.0, 0.2)
+        mag = luminosity_function(rng, n, dm - 4.0, dm + 12.0, 0.2)
         rel = np.clip((mag - (dm - 4)) / 16, 0, 1)
         return {"mag": mag, "temperature": 28000 * (1 - rel) ** 2 + 3600, "embedded": np.zeros(n, bool)}
 
     def peak(uu, vv):  # the density's maximum over a tile centred at (uu, vv)
         return density(max(abs(uu) - _TILE, 0), max(abs(vv) - _TILE, 0))
 
-    stars = _tile_points(body, 7, grid, density, peak, draw)
+    stars = tile_points(body, 7, grid, density, peak, draw)
     layers.stars = stars
     return layers
 
@@ -494,8 +500,8 @@ def _hii_layers(body, grid):
     p = body.params
     u, v = grid.coarse_grid
     size = p["size"]
-    t1 = _sample(_texture([body.seed, 31], beta=3.0), u, v, 3 * size)
-    t2 = _sample(_texture([body.seed, 32], beta=2.6), u, v, 2 * size)
+    t1 = sample_texture(fractal_texture([body.seed, 31], beta=3.0), u, v, 3 * size)
+    t2 = sample_texture(fractal_texture([body.seed, 32], beta=2.6), u, v, 2 * size)
     envelope = np.exp(-np.hypot(u, v) / size)
     filaments = np.clip(1 - np.abs(t2), 0, 1) ** 6
     gas = np.float32(p["gas_sb"]) * envelope * (np.clip(1 + p["contrast"] * t1, 0.05, None)
@@ -505,7 +511,7 @@ def _hii_layers(body, grid):
     for _ in range(p["pillars"]):
         base_u, base_v = rng.normal(0, 0.6 * size, 2)
         angle = rng.uniform(0, 2 * np.pi)
-        length, width = _u(rng, 0.2, 0.6) * size, _u(rng, 0.03, 0.08) * size
+        length, width = uniform(rng, 0.2, 0.6) * size, uniform(rng, 0.03, 0.08) * size
         du, dv = u - base_u, v - base_v
         along = du * np.cos(angle) + dv * np.sin(angle)
         across = -du * np.sin(angle) + dv * np.cos(angle)
@@ -526,11 +532,11 @@ def _hii_layers(body, grid):
         return density0 * (1 + ((a - centre[0]) ** 2 + (b - centre[1]) ** 2) / rc ** 2) ** -2
 
     def draw(rng_, n):
-        mag = _luminosity(rng_, n, dm - 5.0, dm + 8.0, 0.25)
+        mag = luminosity_function(rng_, n, dm - 5.0, dm + 8.0, 0.25)
         rel = np.clip((mag - (dm - 5)) / 13, 0, 1)
         return {"mag": mag, "temperature": 35000 * (1 - rel) ** 1.5 + 3800, "embedded": np.ones(n, bool)}
 
-    stars = _tile_points(body, 8, grid, density, lambda a, b: density0, draw)
+    stars = tile_points(body, 8, grid, density, lambda a, b: density0, draw)
     layers.stars = stars
     return layers
 
@@ -540,7 +546,7 @@ def _pn_layers(body, grid):
     u, v = grid.coarse_grid
     x, y = _disk_frame(u, v, p["pa"], p["q"])
     r = np.hypot(x, y) / p["radius"]
-    tex = _sample(_texture([body.seed, 41], beta=2.8), u, v, 4 * p["radius"])
+    tex = sample_texture(fractal_texture([body.seed, 41], beta=2.8), u, v, 4 * p["radius"])
     shell = np.exp(-0.5 * ((r - 1) / p["shell_width"]) ** 2) * np.clip(1 + 0.4 * tex, 0, None)
     inner = 0.4 * np.exp(-0.5 * (r / 0.8) ** 4)
     halo = p["halo"] * np.exp(-r / 2.5)
@@ -556,8 +562,8 @@ def _reflection_layers(body, grid):
     p = body.params
     u, v = grid.coarse_grid
     size = p["size"]
-    t1 = _sample(_texture([body.seed, 51], beta=3.4), u, v, 3 * size)
-    t2 = _sample(_texture([body.seed, 52], beta=2.4), u, v, 1.5 * size)
+    t1 = sample_texture(fractal_texture([body.seed, 51], beta=3.4), u, v, 3 * size)
+    t2 = sample_texture(fractal_texture([body.seed, 52], beta=2.4), u, v, 1.5 * size)
     envelope = np.exp(-np.hypot(u, v) / size)
     light = _sb(p["mu_v"]) * envelope * np.clip(1 + p["contrast"] * t1, 0.02, None) ** 2
     light *= 1 + 0.8 * np.clip(1 - np.abs(t2), 0, 1) ** 8
@@ -619,6 +625,6 @@ def scene_layers(body: Body, grid: ChipGrid, layers: Layers | None = None) -> La
     ``layers``, the body's own (`object_layers`), are extended in place when given.
     """
     layers = object_layers(body, grid) if layers is None else layers
-    layers.stars = _merge_points(layers.stars, _field_stars(body, grid))
-    layers.compact = _merge_points(layers.compact, _background_galaxies(body, grid))
+    layers.stars = merge_points(layers.stars, _field_stars(body, grid))
+    layers.compact = merge_points(layers.compact, _background_galaxies(body, grid))
     return layers
