@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .exceptions import CelestialClassError, ShapeError
+from .exceptions import CelestialClassError, InputError, ShapeError
 from .schema import CLASS_DISPLAY, LCID_SHAPE
 
 __all__ = ["CelestialClassifier", "Prediction", "classify_ccd", "classify_files", "expand_paths",
@@ -73,7 +73,11 @@ class _Item:
     ccdchip: int | None
     instrument: str | None
     filter: str | None
-    error: str | None = None
+    exception: CelestialClassError | None = None
+
+    @property
+    def error(self) -> str | None:
+        return None if self.exception is None else str(self.exception)
 
 
 def _header_value(meta, *keys):
@@ -194,23 +198,23 @@ class CelestialClassifier:
 
         if isinstance(x, (CCDData, np.ndarray)):
             yield self._memory_chip(x)
-        elif isinstance(x, (str, os.PathLike)):
+        elif isinstance(x, (str, bytes, os.PathLike)):
             yield from self._file_chips(x, hdu, chip)
-        elif isinstance(x, Iterable) and not isinstance(x, (Mapping, bytes)):
+        elif isinstance(x, Iterable) and not isinstance(x, Mapping):
             empty = True
             for element in x:
                 empty = False
-                if isinstance(element, (str, os.PathLike)):
+                if isinstance(element, (str, bytes, os.PathLike)):
                     yield from self._file_chips(element, hdu, chip)
                 elif isinstance(element, (CCDData, np.ndarray)):
                     yield self._memory_chip(element)
                 else:
-                    raise CelestialClassError(f"cannot classify a {type(element).__name__} in a list: give "
-                                              f"CCDData, 2-D arrays or raw file paths")
+                    raise InputError(f"cannot classify a {type(element).__name__} in a list: give "
+                                     "CCDData, 2-D arrays or raw file paths")
             if empty:
-                raise CelestialClassError("nothing to classify: the input is empty")
+                raise InputError("nothing to classify: the input is empty")
         else:
-            raise CelestialClassError(
+            raise InputError(
                 f"cannot classify a {type(x).__name__}: give a CCDData, a 2-D array, a raw file path, or a list")
 
     def _memory_chip(self, x):
@@ -233,32 +237,34 @@ class CelestialClassifier:
         """Items and tensors of a raw file's chips (those ``hdu``/``chip`` pick), the file opened once."""
         import torch
 
-        from .io import RawFile, describe_raw
+        from .io import RawFile, check_selection, filter_name, instrument_name
 
-        path = os.fspath(path)
+        path = os.fsdecode(os.fspath(path))
+        check_selection(hdu, chip, path)
         try:
             raw = RawFile(path)
         except CelestialClassError as exc:
-            yield _Item(path, hdu, chip, None, None, error=str(exc)), exc
+            yield _Item(path, hdu, chip, None, None, exc), exc
             return
         with raw:
-            info = describe_raw(raw)
-            if not info["supported"]:
-                error = CelestialClassError(info["reason"])
-                yield _Item(path, hdu, chip, info["instrument"], info["filter"], error=info["reason"]), error
+            instrument = filter_ = None
+            try:  # what describe_raw reports, the errors kept of their own kind
+                instrument, filter_ = instrument_name(raw.primary), filter_name(raw.primary)
+                chips = raw.chips()
+            except CelestialClassError as exc:
+                yield _Item(path, hdu, chip, instrument, filter_, exc), exc
                 return
-            chips = info["chips"]
             if hdu is not None:
                 chips = [c for c in chips if c["hdu"] == hdu] or [{"hdu": hdu, "ccdchip": None}]
             elif chip is not None:
                 chips = [c for c in chips if c["ccdchip"] == chip] or [{"hdu": None, "ccdchip": chip}]
             for c in chips:
-                item = _Item(path, c["hdu"], c["ccdchip"], info["instrument"], info["filter"])
+                item = _Item(path, c["hdu"], c["ccdchip"], instrument, filter_)
                 try:
                     image = self.preprocess.read_image(raw, hdu=c["hdu"],
                                                        chip=None if c["hdu"] is not None else c["ccdchip"])
                 except CelestialClassError as exc:
-                    item.error = str(exc)
+                    item.exception = exc
                     yield item, exc
                     continue
                 yield item, torch.from_numpy(image)[None]
@@ -318,7 +324,7 @@ class CelestialClassifier:
 
         single = isinstance(x, (CCDData, np.ndarray))
         items, probs = self._run(x, hdu, chip)
-        if single or isinstance(x, (str, os.PathLike)):
+        if single or isinstance(x, (str, bytes, os.PathLike)):
             _raise_first_error(items)
         if single:
             p = probs[0]
@@ -348,9 +354,10 @@ def _results_table(rows):
 
 
 def _raise_first_error(items) -> None:
+    """Raise the first item's error, of its own kind (a `MissingFileError` stays one)."""
     for item in items:
-        if item.error is not None:
-            raise CelestialClassError(item.error)
+        if item.exception is not None:
+            raise item.exception
 
 
 _THREAD_ENVIRON = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_")
@@ -383,7 +390,7 @@ def classify_ccd(ccd, classifier: CelestialClassifier | None = None, add_keyword
     from astropy.nddata import CCDData
 
     if not isinstance(ccd, CCDData):
-        raise CelestialClassError(f"classify_ccd takes a CCDData, got {type(ccd).__name__}")
+        raise InputError(f"classify_ccd takes a CCDData, got {type(ccd).__name__}")
     classifier = classifier or _cached_classifier()
     prediction = classifier.predict(ccd)
     out = ccd.copy()
@@ -420,7 +427,7 @@ def expand_paths(inputs) -> list[str]:
 
     out = []
     for entry in inputs:
-        entry = os.fspath(entry)
+        entry = os.fsdecode(os.fspath(entry))
         if os.path.isdir(entry):
             out += sorted(glob.glob(os.path.join(glob.escape(entry), "*_raw.fits"))
                           + glob.glob(os.path.join(glob.escape(entry), "*_raw.fits.gz")))
@@ -429,6 +436,17 @@ def expand_paths(inputs) -> list[str]:
         else:
             out.append(entry)
     return out
+
+
+def nothing_to_classify(inputs) -> str:
+    """Why `expand_paths` found no files in ``inputs``, naming each directory and pattern."""
+    parts = []
+    for entry in map(os.fsdecode, inputs):
+        if os.path.isdir(entry):
+            parts.append(f"directory {entry} holds no *_raw.fits or *_raw.fits.gz files")
+        else:
+            parts.append(f"{entry} matches no file")
+    return "no files to classify: " + ("; ".join(parts) if parts else "none given")
 
 
 def _classify_one(path, model, weights, hdu, device="auto"):
@@ -444,7 +462,7 @@ def _classify_one(path, model, weights, hdu, device="auto"):
     try:
         table = classifier.predict(path, hdu=hdu)
     except CelestialClassError as exc:
-        table = classifier._table([_Item(os.fspath(path), hdu, None, None, None, error=str(exc))],
+        table = classifier._table([_Item(os.fsdecode(os.fspath(path)), hdu, None, None, None, exc)],
                                   np.full((1, len(classifier.class_names)), np.nan))
     return [dict(zip(table.colnames, row)) for row in table.as_array().tolist()]
 
@@ -476,9 +494,10 @@ def classify_files(paths, client=None, *, model: str = "default", weights=None, 
     """
     from .utils.progress import progress
 
+    paths = list(paths)
     files = expand_paths(paths)
     if not files:
-        raise CelestialClassError("no files to classify")
+        raise CelestialClassError(nothing_to_classify(paths))
     weights = None if weights is None else str(weights)
     if local:
         results = [_classify_one(path, model, weights, hdu)

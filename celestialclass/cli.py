@@ -249,7 +249,7 @@ def _write_results(table, output) -> None:
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
-    from .classify import classify_files, expand_paths
+    from .classify import classify_files, expand_paths, nothing_to_classify
     from .exceptions import CelestialClassError
 
     if args.output and pathlib.Path(args.output).suffix.lower() not in (".ecsv", ".csv", ".json"):
@@ -263,6 +263,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         print(f"example: a simulated ACS/WFC exposure of a spiral galaxy, {example}", file=sys.stderr)
         paths.append(str(example))
     if not paths:
+        if args.paths:
+            raise CelestialClassError(nothing_to_classify(args.paths))
         raise CelestialClassError("give raw files, directories or glob patterns to classify, or --example")
     client = None
     if args.scheduler and args.scheduler != "local":
@@ -287,7 +289,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         print("\n".join(shown.pformat(max_lines=-1, max_width=-1)))
     failed = [row for row in table if row["error"]]
     for row in failed:
-        print(f"celestialclass classify: {row['source']}: {row['error']}", file=sys.stderr)
+        error = row["error"] if row["error"].startswith(row["source"]) else f"{row['source']}: {row['error']}"
+        print(f"celestialclass classify: {error}", file=sys.stderr)
     return 0 if not failed else 1
 
 

@@ -84,3 +84,15 @@ class ShapeError(CelestialClassError):
 
 class ProvenanceError(CelestialClassError):
     """A chip was read or processed otherwise than a model's preprocessing expects, and cannot be brought to it."""
+
+
+class NotAFileError(RawFileError):
+    """The path names something other than a regular file: a directory, a device, a pipe, a link loop."""
+
+
+class DataError(CelestialClassError):
+    """A chip's values are of a kind no model takes: non-numeric, complex, NaN or infinite."""
+
+
+class InputError(CelestialClassError, TypeError):
+    """An argument of a kind the function does not take (a dict where a chip or path belongs, an empty list)."""

@@ -14,7 +14,7 @@ import numpy as np
 import contextlib
 import re
 
-from .exceptions import CelestialClassError, ProvenanceError, ShapeError
+from .exceptions import CelestialClassError, DataError, ProvenanceError, ShapeError
 from .schema import LCID_SHAPE
 
 __all__ = ["Preprocess"]
@@ -193,12 +193,15 @@ class Preprocess:
             raise ShapeError(f"{source}: expected a 2-D chip, got an array of shape {array.shape}")
         if array.size == 0:
             raise ShapeError(f"{source}: empty image")
+        if array.dtype.kind not in "biuf":
+            kind = "complex" if array.dtype.kind == "c" else f"non-numeric ({array.dtype})"
+            raise DataError(f"{source}: {kind} pixel values; a chip holds real numbers")
         array = np.asarray(array, dtype=np.float32)
         if not np.isfinite(array.sum()):  # cheaper than a mask; NaN and inf (or overflow) make it non-finite
             finite = np.isfinite(array)
             if not finite.all():
                 bad = int(array.size - finite.sum())
-                raise CelestialClassError(f"{source}: {bad} NaN or infinite pixel(s); raw chips have none")
+                raise DataError(f"{source}: {bad} NaN or infinite pixel(s); raw chips have none")
         owned = False  # whether ``array`` is ours to change in place (never the caller's data)
         if self.resize is not None:
             import cv2

@@ -12,7 +12,7 @@ from .exceptions import CelestialClassError
 from .schema import CLASS_NAMES
 
 __all__ = ["WeightsIntegrityError", "WeightsEntry", "file_sha256", "save_weights", "load_weights",
-           "load_trained", "register_weights", "get_weights", "list_weights", "default_weights",
+           "load_trained", "check_sha256", "register_weights", "get_weights", "list_weights", "default_weights",
            "resolve_weights", "DEFAULT_WEIGHTS"]
 
 
@@ -51,8 +51,33 @@ def save_weights(state_dict: dict, path, metadata: dict | None = None) -> str:
     return file_sha256(path)
 
 
-def load_weights(path, sha256: str | None = None) -> tuple[dict, dict]:
-    """Read a safetensors weights file, verifying its sha256 first when one is given.
+def check_sha256(sha256, where=None) -> str:
+    """``sha256`` as 64 lower-case hex digits; absent, null or malformed is an error, never "skip".
+
+    Raises
+    ------
+    WeightsIntegrityError
+
+    Examples
+    --------
+    >>> from celestialclass.weights import check_sha256
+    >>> check_sha256("AB" * 32) == "ab" * 32
+    True
+    >>> check_sha256(None)
+    Traceback (most recent call last):
+    ...
+    celestialclass.weights.WeightsIntegrityError: no sha256 for these weights: every weights file is verified ...
+    """
+    text = sha256.strip().lower() if isinstance(sha256, str) else None
+    if text is None or len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        got = "none" if sha256 is None else repr(sha256)
+        raise WeightsIntegrityError(f"no sha256 for these weights: every weights file is verified on every load, "
+                                    f"and a sha256 of 64 hex digits is required (got {got})", path=where)
+    return text
+
+
+def load_weights(path, sha256: str) -> tuple[dict, dict]:
+    """Read a safetensors weights file, verifying its sha256 first (always: it is required).
 
     Returns
     -------
@@ -64,21 +89,23 @@ def load_weights(path, sha256: str | None = None) -> tuple[dict, dict]:
         When the file's sha256 differs from ``sha256``, or the file is not a
         readable safetensors file (truncated, tampered).
     """
-    from safetensors import safe_open
+    from safetensors.torch import load
 
     path = pathlib.Path(path)
     if not path.is_file():
         raise CelestialClassError("no such weights file", path=path)
-    if sha256 is not None:
-        actual = file_sha256(path)
-        if actual != sha256.lower():
-            raise WeightsIntegrityError(
-                f"sha256 mismatch: expected {sha256}, the file has {actual}; it was changed or is incomplete",
-                path=path)
+    sha256 = check_sha256(sha256, path)
+    data = path.read_bytes()  # read once: the bytes verified are the bytes loaded
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise WeightsIntegrityError(
+            f"sha256 mismatch: expected {sha256}, the file has {actual}; it was changed or is incomplete",
+            path=path)
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = json.loads((handle.metadata() or {}).get("celestialclass", "{}"))
-            state = {key: handle.get_tensor(key) for key in handle.keys()}
+        size = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8:8 + size])
+        metadata = json.loads((header.get("__metadata__") or {}).get("celestialclass", "{}"))
+        state = load(data)
     except Exception as exc:  # safetensors raises its own error types
         raise WeightsIntegrityError(f"not a readable safetensors file ({exc})", path=path) from None
     return state, metadata
@@ -152,6 +179,7 @@ class WeightsEntry:
     def __post_init__(self):
         from .preprocess import Preprocess
 
+        object.__setattr__(self, "sha256", check_sha256(self.sha256, self.location))
         if isinstance(self.preprocess, dict):
             object.__setattr__(self, "preprocess", Preprocess.from_dict(self.preprocess))
         object.__setattr__(self, "class_names", tuple(self.class_names))
@@ -215,9 +243,15 @@ class WeightsEntry:
     @classmethod
     def from_card(cls, card: dict, location: str, name: str | None = None) -> "WeightsEntry":
         """An entry from a model card written by ``celestialclass train``."""
-        return cls(name=name or card.get("name", pathlib.Path(location).stem), architecture=card["architecture"],
-                   location=str(location), sha256=card["weights"]["sha256"], preprocess=card["preprocess"],
-                   class_names=tuple(card.get("class_names", CLASS_NAMES)), card=card)
+        try:
+            architecture, preprocess = card["architecture"], card["preprocess"]
+            sha256 = (card.get("weights") or {}).get("sha256")
+        except (KeyError, TypeError, AttributeError):
+            raise WeightsIntegrityError("the model card lacks its architecture or preprocessing",
+                                        path=location) from None
+        return cls(name=name or card.get("name", pathlib.Path(location).stem), architecture=architecture,
+                   location=str(location), sha256=check_sha256(sha256, f"{location} (model card)"),
+                   preprocess=preprocess, class_names=tuple(card.get("class_names", CLASS_NAMES)), card=card)
 
     @classmethod
     def from_card_file(cls, path, package: bool = False) -> "WeightsEntry":
@@ -229,7 +263,7 @@ class WeightsEntry:
 
         path = pathlib.Path(path)
         card = read_card(path)
-        file = card["weights"]["file"]
+        file = _weights_file(card, path)
         return cls.from_card(card, f"package:{file}" if package else str(path.parent / file), name=path.stem)
 
 
@@ -333,7 +367,7 @@ def resolve_weights(spec, sha256: str | None = None) -> WeightsEntry:
     directory = path if path.is_dir() else path.parent
     if (directory / "model_card.json").exists() and (path.is_dir() or sha256 is None):
         card = read_card(directory / "model_card.json")
-        weights = directory / card["weights"]["file"] if path.is_dir() else path
+        weights = directory / _weights_file(card, directory / "model_card.json") if path.is_dir() else path
         return WeightsEntry.from_card(card, str(weights))
     if not path.is_file():
         raise CelestialClassError("no such weights file or training output directory", path=path)
@@ -342,6 +376,14 @@ def resolve_weights(spec, sha256: str | None = None) -> WeightsEntry:
             "no model_card.json beside these weights: give sha256=... to load them", path=path)
     _, metadata = load_weights(path, sha256=sha256)
     return _entry_from_metadata(path.stem, str(path), sha256, metadata)
+
+
+def _weights_file(card: dict, where) -> str:
+    """The weights file a model card names."""
+    file = (card.get("weights") or {}).get("file") if isinstance(card.get("weights"), dict) else None
+    if not isinstance(file, str) or not file:
+        raise WeightsIntegrityError("the model card has no weights record (file and sha256)", path=where)
+    return file
 
 
 def _download(url: str) -> pathlib.Path:

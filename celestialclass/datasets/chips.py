@@ -127,6 +127,7 @@ class ChipDataset:
         self.manifest = manifest[keep]
         self.labels = [self.class_names.index(label) for label in self.manifest["label"]]
         self._cache = {} if cache else None
+        self._read_before: set = set()
         self.transform = transform
 
     def __len__(self) -> int:
@@ -139,6 +140,17 @@ class ChipDataset:
     def read(self, index: int):
         """Item ``index`` as a trimmed `~astropy.nddata.CCDData` (before scaling)."""
         return self.preprocess.read(self.path(index), hdu=int(self.manifest["HDU Index"][index]))
+
+    def assume_read(self, indices) -> None:
+        """Treat these items as read and cached before (by a run this one resumes).
+
+        With ``cache``, an item's first read gives its full-precision values
+        and every later read the float16-cached ones. A resumed run rebuilds
+        the cache; so that it sees exactly what an uninterrupted run would,
+        the items that run had already read give the cached values from
+        their first read here.
+        """
+        self._read_before.update(int(i) for i in indices)
 
     def __getitem__(self, index: int):
         import torch
@@ -153,4 +165,6 @@ class ChipDataset:
         if self._cache is not None:
             self._cache[index] = tensor.to(torch.float16)
             _release_page_cache(self.path(index))
+            if index in self._read_before:
+                return self._cache[index].to(torch.float32), self.labels[index]
         return tensor, self.labels[index]

@@ -149,8 +149,10 @@ def download_lcid(manifest, out_dir, *, archive=None, workers: int = 4, retries:
                   show_progress: bool | None = None) -> DownloadReport:
     """Fetch every ``<OBSID>_raw.fits`` a manifest lists into ``out_dir``.
 
-    Files already in ``out_dir`` that pass a header check are kept (so an
-    interrupted download resumes); new files are fetched concurrently into
+    Files already in ``out_dir`` are kept (so an interrupted download
+    resumes) only if they pass the same verification as a new download,
+    against what the archive reports now (size, and sha256 where it gives
+    one); a file that fails is fetched again. New files are fetched concurrently into
     temporary names, verified (size and checksum where the archive reports
     them, FITS CHECKSUM/DATASUM, a supported raw layout) and only then
     renamed into place. Failures never stop the others: they are retried,
@@ -174,7 +176,6 @@ def download_lcid(manifest, out_dir, *, archive=None, workers: int = 4, retries:
     -------
     DownloadReport
     """
-    from ..io import describe_raw
     from ..utils.files import atomic_path, remove_stale_temporaries
     from ..utils.progress import progress
     from .manifests import load_manifest
@@ -185,24 +186,33 @@ def download_lcid(manifest, out_dir, *, archive=None, workers: int = 4, retries:
     remove_stale_temporaries(out_dir)
     archive = archive or MastArchive()
     report = DownloadReport()
-    needed = []
-    for obsid in sorted({str(o).lower() for o in table["OBSID"]}):
-        path = out_dir / f"{obsid}_raw.fits"
-        if path.exists() and describe_raw(path)["supported"]:
-            report.cached.append(obsid)
-        else:
-            needed.append(obsid)
-    if not needed:
-        return report
-    try:
-        products = archive.products(set(needed))
+    obsids = sorted({str(o).lower() for o in table["OBSID"]})
+    try:  # what the archive says of every file, those already here included
+        products = archive.products(set(obsids))
     except CelestialClassError:
         raise
     except Exception as exc:
         raise CelestialClassError(f"cannot list the archive's products ({exc})") from None
-    for obsid in needed:
-        if obsid not in products:
+    needed = []
+    for obsid in obsids:
+        path = out_dir / f"{obsid}_raw.fits"
+        if obsid not in products and not path.exists():
             report.failed[obsid] = "not found in the archive"
+            continue
+        if path.exists():
+            try:
+                verify_raw_file(path, products.get(obsid))
+            except CelestialClassError as exc:
+                log.warning("%s: fetching again: %s", obsid, exc)
+            else:
+                report.cached.append(obsid)
+                continue
+            if obsid not in products:
+                report.failed[obsid] = "fails verification, and the archive does not list it to fetch again"
+                continue
+        needed.append(obsid)
+    if not needed:
+        return report
 
     def fetch(obsid):
         product = products[obsid]

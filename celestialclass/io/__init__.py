@@ -8,7 +8,7 @@ registered: a raw file is also a plain FITS file, and guessing would make
 
 from .describe import describe_raw, filter_name, instrument_name
 from .instruments import LAYOUTS, get_layout
-from .raw import TRIM_MODES, AmplifierPixels, ChipPixels, RawFile, identify_layout, read_raw
+from .raw import TRIM_MODES, AmplifierPixels, ChipPixels, RawFile, check_selection, identify_layout, read_raw
 from .registry import register
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "get_layout",
     "LAYOUTS",
     "RawFile",
+    "check_selection",
     "ChipPixels",
     "AmplifierPixels",
     "filter_name",

@@ -135,6 +135,11 @@ class DetectorLayout:
     filter_keywords: tuple[str, ...]
     pixel_scale: float
 
+    @property
+    def ccdchips(self) -> tuple[int, ...]:
+        """The ``CCDCHIP`` values of the layout's chips."""
+        return tuple(chip.ccdchip for chip in self.chips)
+
     def chip(self, ccdchip: int) -> ChipLayout:
         """The layout of chip ``ccdchip`` (a ``CCDCHIP`` value)."""
         for chip in self.chips:

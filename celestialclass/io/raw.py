@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,13 +13,15 @@ from typing import Union
 import numpy as np
 from astropy.io import fits
 from astropy.nddata import CCDData
-from astropy.utils.exceptions import AstropyUserWarning
+from astropy.utils.exceptions import AstropyUserWarning, AstropyWarning
 
 from ..exceptions import (
     CorruptFileError,
     CelestialClassError,
     HDUError,
+    InputError,
     MissingFileError,
+    NotAFileError,
     NotRawError,
     RawFileError,
     ShapeError,
@@ -28,7 +31,8 @@ from ..exceptions import (
 from ..utils.parallel import run_parallel
 from .instruments import LAYOUTS, ChipLayout, DetectorLayout, find_layout
 
-__all__ = ["read_raw", "identify_layout", "RawFile", "ChipPixels", "AmplifierPixels", "TRIM_MODES"]
+__all__ = ["read_raw", "identify_layout", "check_selection", "RawFile", "ChipPixels", "AmplifierPixels",
+           "TRIM_MODES", "MAX_FILE_WARNINGS"]
 
 #: Accepted values of ``read_raw``'s ``trim`` argument.
 TRIM_MODES = ("lcid", "science")
@@ -51,46 +55,99 @@ def _supported_text() -> str:
     )
 
 
-_READ_ERRORS = (EOFError, OSError, ValueError, IndexError, KeyError, AstropyUserWarning)
+_READ_ERRORS = (EOFError, OSError, ValueError, IndexError, KeyError, TypeError, AttributeError,
+                AstropyUserWarning)
+#: astropy warnings tolerated while one file is read before it counts as malformed: a damaged header
+#: (a wrong NAXIS, say) can otherwise make astropy parse megabytes of pixels as header cards, one
+#: warning per card, for most of an hour.
+MAX_FILE_WARNINGS = 10
+#: Leading bytes of the compressions astropy reads transparently.
+_COMPRESSION_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"PK\x03\x04": "zip"}
 
 
 @contextlib.contextmanager
 def _reading(name: str, hdu: int | None = None) -> Iterator[None]:
-    """Turn what astropy and numpy raise on a damaged file into a `CorruptFileError` naming it."""
+    """Turn what astropy and numpy raise on a damaged file into a `CorruptFileError` naming it.
+
+    astropy's warnings are counted: one that says the file is truncated, or
+    more than `MAX_FILE_WARNINGS` of any kind, is an error at once.
+    """
+    seen = []
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        if "truncated" in text:
+            raise CorruptFileError(f"file is truncated ({text})", path=name, hdu=hdu)
+        seen.append(text)
+        if len(seen) > MAX_FILE_WARNINGS:
+            raise CorruptFileError(f"malformed headers: more than {MAX_FILE_WARNINGS} warnings from astropy, "
+                                   f"the first: {seen[0][:200]}", path=name, hdu=hdu)
+
     with warnings.catch_warnings():
-        # astropy only warns when an HDU runs past the end of the file.
-        warnings.filterwarnings("error", message="File may have been truncated", category=AstropyUserWarning)
+        warnings.simplefilter("always", AstropyWarning)
+        warnings.showwarning = show  # restored by catch_warnings
         try:
             yield
         except CelestialClassError:
             raise
-        except AstropyUserWarning as exc:
-            raise CorruptFileError(f"file is truncated ({exc})", path=name, hdu=hdu) from None
         except _READ_ERRORS as exc:
-            raise CorruptFileError(f"cannot read the file's data or headers ({exc})", path=name,
-                                   hdu=hdu) from None
+            raise CorruptFileError(f"cannot read the file's data or headers ({type(exc).__name__}: {exc})",
+                                   path=name, hdu=hdu) from None
+
+
+def _check_regular_file(path: str) -> None:
+    """Refuse, each with its own reason, what is not a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise MissingFileError("a symbolic link to nothing", path=path) from None
+        raise MissingFileError("no such file", path=path) from None
+    except OSError as exc:  # ELOOP, EACCES, ENAMETOOLONG, ...
+        raise NotAFileError(f"cannot reach the file ({exc.strerror or exc})", path=path) from None
+    if stat.S_ISDIR(mode):
+        raise NotAFileError("a directory, not a raw file (give the files in it)", path=path)
+    if not stat.S_ISREG(mode):
+        kind = ("a character device" if stat.S_ISCHR(mode) else "a named pipe" if stat.S_ISFIFO(mode)
+                else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "not a regular file")
+        raise NotAFileError(f"{kind}, not a raw file", path=path)
+    if not os.access(path, os.R_OK):
+        raise NotAFileError("not readable (permission denied)", path=path)
+
+
+def _compression(path: str) -> str | None:
+    """The compression of a file from its leading bytes (``'gzip'``, ...), whatever its name says."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return next((kind for magic, kind in _COMPRESSION_MAGIC.items() if head.startswith(magic)), None)
 
 
 def _open_hdul(source: RawSource) -> tuple[fits.HDUList, str, bool]:
-    """The HDU list of ``source``, its display name, and whether this call opened it."""
+    """The HDU list of ``source``, its display name, and whether this call opened it.
+
+    Pixel data are read, not memory-mapped: a file truncated while it is
+    being read then gives an error, not a SIGBUS that kills the process.
+    """
     if isinstance(source, fits.HDUList):
         return source, source.filename() or "<HDUList>", False
     try:
-        path = os.fspath(source)
+        path = os.fsdecode(os.fspath(source))
     except TypeError:
-        raise CelestialClassError(
+        raise InputError(
             f"expected a file path or an astropy.io.fits.HDUList, got {type(source).__name__}"
         ) from None
-    if not os.path.isfile(path):
-        raise MissingFileError("no such file", path=path)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("error", message="File may have been truncated", category=AstropyUserWarning)
+    if "\x00" in path:
+        raise MissingFileError("a path with a NUL character cannot name a file", path=path.replace("\x00", "\\0"))
+    _check_regular_file(path)
+    with _reading(path):
         try:
-            return fits.open(path, do_not_scale_image_data=True, memmap=True), path, True
-        except AstropyUserWarning as exc:
-            raise CorruptFileError(f"file is truncated ({exc})", path=path) from None
+            hdul = fits.open(path, do_not_scale_image_data=True, memmap=False)
+        except CelestialClassError:
+            raise
         except Exception as exc:  # astropy raises OSError, ValueError, ... for non-FITS
             raise CorruptFileError(f"not a readable FITS file ({exc})", path=path) from None
+    return hdul, path, True
 
 
 def _calibrated_suffix(*names: str) -> str | None:
@@ -156,7 +213,11 @@ def identify_layout(primary: fits.Header, name: str = "<header>") -> DetectorLay
             f"binned readout (BINAXIS1={binning[0]}, BINAXIS2={binning[1]}); only unbinned "
             f"(1x1) {layout.name} readouts are supported", path=name, hdu=0,
         )
-    amps = str(primary.get("CCDAMP", "ABCD")).strip().upper()
+    if "CCDAMP" not in primary:
+        raise UnsupportedReadoutError(
+            "no CCDAMP keyword: the amplifiers read cannot be told; only four-amplifier readouts "
+            "(CCDAMP='ABCD') are supported", path=name, hdu=0)
+    amps = str(primary["CCDAMP"]).strip().upper()
     if amps != "ABCD":
         raise UnsupportedReadoutError(
             f"readout through amplifier(s) {amps!r} (CCDAMP); only four-amplifier readouts "
@@ -165,25 +226,80 @@ def identify_layout(primary: fits.Header, name: str = "<header>") -> DetectorLay
     return layout
 
 
-def _sci_hdus(hdul: fits.HDUList) -> list[int]:
-    return [i for i, h in enumerate(hdul) if i > 0 and h.name == "SCI"]
+_STRUCTURE_KEYS = ("BITPIX", "NAXIS", "PCOUNT", "GCOUNT")
+
+
+def _sci_hdus(hdul: fits.HDUList, name: str = "<file>") -> list[int]:
+    """Indices of the SCI extensions; a header whose structure astropy cannot follow is named."""
+    indices, index = [], 0
+    try:
+        for index, hdu in enumerate(hdul):
+            if index > 0 and hdu.name == "SCI":
+                indices.append(index)
+    except _READ_ERRORS as exc:
+        broken = _broken_structure(name)
+        if broken is not None:
+            where, key, value = broken
+            raise CorruptFileError(f"{key}={value!r} is not an integer", path=name, hdu=where) from None
+        raise CorruptFileError(f"cannot read the header after this HDU ({type(exc).__name__}: {exc})",
+                               path=name, hdu=index) from None
+    return indices
+
+
+def _broken_structure(path: str):
+    """(HDU, keyword, value) of the first non-integer structural keyword of a plain FITS file, or None.
+
+    astropy needs an HDU's BITPIX, NAXISn, PCOUNT and GCOUNT to find the
+    next one; when one is not an integer it fails with an arithmetic error.
+    This walks the headers as text to say which.
+    """
+    try:
+        if _compression(path) is not None:
+            return None
+        with open(path, "rb") as handle:
+            for index in range(1000):
+                header = fits.Header.fromfile(handle, endcard=True, padding=True)
+                keys = [*_STRUCTURE_KEYS, *(f"NAXIS{n}" for n in range(1, int(header.get("NAXIS", 0)) + 1))]
+                for key in keys:
+                    if key in header and not _is_integer(header[key]):
+                        return index, key, header[key]
+                naxis = [header[f"NAXIS{n}"] for n in range(1, header["NAXIS"] + 1)]
+                pixels = int(np.prod(naxis)) if naxis else 0
+                size = abs(header["BITPIX"]) * header.get("GCOUNT", 1) * (header.get("PCOUNT", 0) + pixels) // 8
+                handle.seek(-(-size // 2880) * 2880, os.SEEK_CUR)
+    except Exception:  # best effort: the caller raises either way
+        return None
+    return None
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _chip_layout(hdu: fits.ImageHDU, index: int, layout: DetectorLayout, name: str) -> ChipLayout:
+    """The chip a SCI extension holds, its ``CCDCHIP`` checked against its ``EXTVER``.
+
+    The trim depends on which chip it is: a CCDCHIP that is not an integer,
+    names no chip of the layout, or disagrees with the extension's EXTVER
+    (swapped or duplicated chip keywords) is refused before any cut.
+    """
     ccdchip = hdu.header.get("CCDCHIP")
-    try:
-        return layout.chip(int(ccdchip))
-    except (KeyError, TypeError, ValueError):
-        known = ", ".join(f"{c.ccdchip} ({c.name})" for c in layout.chips)
-        raise RawFileError(
-            f"SCI header has CCDCHIP={ccdchip!r}; {layout.name} chips are {known}",
-            path=name, hdu=index,
-        ) from None
+    known = ", ".join(f"{c.ccdchip} ({c.name}, EXTVER={c.extver})" for c in layout.chips)
+    chip = layout.chip(int(ccdchip)) if _is_integer(ccdchip) and int(ccdchip) in layout.ccdchips else None
+    if chip is None:
+        raise RawFileError(f"SCI header has CCDCHIP={ccdchip!r}; {layout.name} chips are {known}",
+                           path=name, hdu=index)
+    extver = hdu.header.get("EXTVER", hdu.ver)
+    if not _is_integer(extver) or int(extver) != chip.extver:
+        raise RawFileError(f"SCI extension EXTVER={extver!r} holds CCDCHIP={ccdchip}, which {layout.name} "
+                           f"raw files keep in EXTVER={chip.extver} ({known}): chip keywords swapped or "
+                           f"duplicated", path=name, hdu=index)
+    return chip
 
 
 def _describe_sci(hdul: fits.HDUList, layout: DetectorLayout) -> str:
     parts = []
-    for i in _sci_hdus(hdul):
+    for i in _sci_hdus(hdul, "<file>"):
         ccdchip = hdul[i].header.get("CCDCHIP", "?")
         parts.append(f"HDU {i} (SCI,{hdul[i].ver}, CCDCHIP={ccdchip})")
     return ", ".join(parts) if parts else "none"
@@ -192,9 +308,14 @@ def _describe_sci(hdul: fits.HDUList, layout: DetectorLayout) -> str:
 def _select(hdul: fits.HDUList, layout: DetectorLayout, name: str,
             hdu: int | None, chip: int | None) -> list[tuple[int, ChipLayout]]:
     """Pick the (HDU index, chip layout) pairs to read."""
+    check_selection(hdu, chip, name)
+    indices = _sci_hdus(hdul, name)  # reads every header, naming one whose structure is broken
+    expected = hdul[0].header.get("NEXTEND")
+    if _is_integer(expected) and len(hdul) - 1 < expected:
+        raise CorruptFileError(
+            f"file is truncated or incomplete: NEXTEND={expected} but only {len(hdul) - 1} extension(s) "
+            f"can be read", path=name)
     if hdu is not None:
-        if isinstance(hdu, bool) or not isinstance(hdu, (int, np.integer)):
-            raise HDUError(f"hdu must be an integer HDU index, got {hdu!r}", path=name)
         index = int(hdu)
         try:
             selected = hdul[index] if index >= 0 else None
@@ -219,12 +340,6 @@ def _select(hdul: fits.HDUList, layout: DetectorLayout, name: str,
             )
         return [(index, chip_layout)]
 
-    indices = _sci_hdus(hdul)
-    expected = hdul[0].header.get("NEXTEND")
-    if isinstance(expected, int) and len(hdul) - 1 < expected:
-        raise CorruptFileError(
-            f"file is truncated or incomplete: NEXTEND={expected} but only {len(hdul) - 1} extension(s) "
-            f"can be read", path=name)
     if not indices:
         raise HDUError("no SCI extension in the file; a raw file has one per chip", path=name)
     pairs = [(i, _chip_layout(hdul[i], i, layout, name)) for i in indices]
@@ -247,6 +362,9 @@ def _check_sci(hdul: fits.HDUList, index: int, layout: DetectorLayout, name: str
             f"SCI data have BITPIX={bitpix}; raw SCI data are 16-bit integers (BITPIX=16), "
             f"so this looks like a processed product", path=name, hdu=index,
         )
+    for key in ("NAXIS", "NAXIS1", "NAXIS2"):
+        if key in header and not _is_integer(header[key]):
+            raise CorruptFileError(f"{key}={header[key]!r} is not an integer", path=name, hdu=index)
     shape = (header.get("NAXIS2", 0), header.get("NAXIS1", 0)) if header.get("NAXIS") == 2 else None
     if shape != layout.raw_shape:
         got = "no 2-D data" if shape is None else f"{shape[1]}x{shape[0]} (NAXIS1xNAXIS2)"
@@ -255,7 +373,10 @@ def _check_sci(hdul: fits.HDUList, index: int, layout: DetectorLayout, name: str
             f"{layout.raw_shape[1]}x{layout.raw_shape[0]}", path=name, hdu=index,
         )
     filename = hdul.filename()
-    if filename and not filename.endswith((".gz", ".bz2", ".zip", ".Z")):
+    # Only a plain file's size says whether the data are all there: compression is told from the
+    # bytes (astropy does the same), and tile-compressed (fpack) data have sizes of their own.
+    plain = not isinstance(hdul[index], fits.CompImageHDU)
+    if filename and plain and os.path.isfile(filename) and _compression(filename) is None:
         need = hdul[index].fileinfo()["datLoc"] + shape[0] * shape[1] * 2
         have = os.path.getsize(filename)
         if have < need:
@@ -423,11 +544,32 @@ def _fits_section(rows: tuple[int, int], cols: tuple[int, int]) -> str:
     return f"[{cols[0] + 1}:{cols[1]},{rows[0] + 1}:{rows[1]}]"
 
 
+def check_selection(hdu=None, chip=None, name: str | None = None) -> None:
+    """Refuse an ``hdu`` or ``chip`` argument that is not an integer (``True``, ``4.0`` and ``"4"`` are not).
+
+    Raises
+    ------
+    celestialclass.exceptions.HDUError
+
+    Examples
+    --------
+    >>> from celestialclass.io.raw import check_selection
+    >>> check_selection(hdu=4)
+    >>> check_selection(hdu=4.0)
+    Traceback (most recent call last):
+    ...
+    celestialclass.exceptions.HDUError: hdu must be an integer HDU index (1 or 4), got 4.0
+    """
+    if hdu is not None and not _is_integer(hdu):
+        raise HDUError(f"hdu must be an integer HDU index (1 or 4), got {hdu!r}", path=name)
+    if chip is not None and not _is_integer(chip):
+        raise HDUError(f"chip must be an integer CCDCHIP value (1 or 2), got {chip!r}", path=name)
+
+
 def _check_read_settings(trim: str, chip) -> None:
     if trim not in TRIM_MODES:
-        raise CelestialClassError(f"trim must be one of {TRIM_MODES}, got {trim!r}")
-    if chip is not None and (isinstance(chip, bool) or not isinstance(chip, (int, np.integer))):
-        raise CelestialClassError(f"chip must be an integer CCDCHIP value (1 or 2), got {chip!r}")
+        raise InputError(f"trim must be one of {TRIM_MODES}, got {trim!r}")
+    check_selection(chip=chip)
 
 
 class RawFile:

@@ -315,12 +315,21 @@ class _Run:
                 self.scaler.load_state_dict(saved["scaler"])
             torch.set_rng_state(saved["rng"]["rng.torch"])
             self.step, self.epoch, self.batch = (saved["progress"][k] for k in ("step", "epoch", "batch"))
+            self.dataset.assume_read(self._read_so_far())
             if self.ctx.is_main:
                 _restore_log(self.log_path, self.step)
         elif self.config.resume:
             raise CelestialClassError("nothing to resume: no checkpoint here", path=self.checkpoint_path)
         elif self.ctx.is_main:
             _restore_log(self.log_path, -1)
+
+    def _read_so_far(self) -> list[int]:
+        """The items an uninterrupted run would have read by the current (epoch, batch)."""
+        recipe, config, ctx = self.recipe, self.config, self.ctx
+        if self.epoch > 0:
+            return list(range(len(self.dataset)))
+        plan = _batches(len(self.dataset), recipe.batch_size, config.seed, 0, ctx.rank, ctx.world_size)
+        return [i for indices in plan[:self.batch * recipe.accumulation] for i in indices]
 
     def checkpoint(self) -> None:
         from .checkpoint import save_checkpoint

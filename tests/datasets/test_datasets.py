@@ -141,6 +141,26 @@ def test_download_offline_resume_and_verification(mock_lcid, tmp_path):
     assert "failed 2" in report.summary()
 
 
+@pytest.mark.parametrize("damage", ["flipped data byte", "appended bytes"])
+def test_download_checks_files_already_present_against_the_checksums(mock_lcid, tmp_path, damage):
+    """A file already downloaded is kept only if it still matches the archive's digest; else fetched again."""
+    table = load_manifest(mock_lcid / "manifest.csv")
+    archive_dir = _archive(mock_lcid, tmp_path)
+    out = tmp_path / "out"
+    assert download_lcid(table, out, archive=LocalArchive(archive_dir)).ok
+    victim = sorted(out.glob("*_raw.fits"))[0]
+    original = victim.read_bytes()
+    if damage == "flipped data byte":
+        data = bytearray(original)
+        data[-1000] ^= 0x01  # in the pixels: the headers still read
+        victim.write_bytes(bytes(data))
+    else:
+        victim.write_bytes(original + b"\0" * 2880)
+    report = download_lcid(table, out, archive=LocalArchive(archive_dir))
+    assert report.ok and report.downloaded == [victim.name.split("_")[0]] and len(report.cached) == 3
+    assert victim.read_bytes() == original
+
+
 def test_download_verifies_fits_structure_without_checksums(mock_lcid, tmp_path):
     table = load_manifest(mock_lcid / "manifest.csv")
     archive_dir = _archive(mock_lcid, tmp_path, checksums=False)

@@ -35,8 +35,8 @@ def test_calibrated_weights_apply_the_threshold_at_one_half(trained_resnet, mock
     assert record["logit_offset"] == pytest.approx(-np.log(record["threshold"] / (1 - record["threshold"])))
     assert file_sha256(tmp_path / "model.safetensors") == card["weights"]["sha256"]
     # Only the NSC bias of the last layer moved, by the offset.
-    before, _ = load_weights(trained_resnet / "model.safetensors")
-    after, _ = load_weights(tmp_path / "model.safetensors")
+    before, _ = load_weights(trained_resnet / "model.safetensors", file_sha256(trained_resnet / "model.safetensors"))
+    after, _ = load_weights(tmp_path / "model.safetensors", file_sha256(tmp_path / "model.safetensors"))
     moved = [key for key in before if not torch.equal(before[key], after[key])]
     assert moved == ["fc.bias"] or record["logit_offset"] == 0
     assert float(after["fc.bias"][1] - before["fc.bias"][1]) == pytest.approx(record["logit_offset"], abs=1e-5)

@@ -16,7 +16,7 @@ from celestialclass.datasets import load_manifest
 from celestialclass.exceptions import CelestialClassError
 from celestialclass.training import get_recipe, read_card, train
 from celestialclass.training.checkpoint import load_checkpoint
-from celestialclass.weights import WeightsIntegrityError, load_trained, load_weights
+from celestialclass.weights import WeightsIntegrityError, file_sha256, load_trained, load_weights
 
 ARGS = dict(recipe="paper-resize", epochs=2, batch_size=2, seed=5, device="cpu")
 
@@ -78,8 +78,8 @@ def test_killed_run_resumes_to_identical_weights(uninterrupted, mock_lcid, tmp_p
     result = train("resnet18", mock_lcid / "manifest.csv", mock_lcid, out, checkpoint_every=1, resume=True,
                    **ARGS)
     assert result["steps"] == 8
-    ours, _ = load_weights(out / "model.safetensors")
-    theirs, _ = load_weights(reference / "model.safetensors")
+    ours, _ = load_weights(out / "model.safetensors", file_sha256(out / "model.safetensors"))
+    theirs, _ = load_weights(reference / "model.safetensors", file_sha256(reference / "model.safetensors"))
     assert ours.keys() == theirs.keys()
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
     with open(out / "log.csv") as a, open(reference / "log.csv") as b:
@@ -101,8 +101,8 @@ def test_stop_and_resume_in_process(uninterrupted, mock_lcid, tmp_path):
     with pytest.raises(CelestialClassError, match=r"seed: checkpoint 5, now 6"):
         train("resnet18", mock_lcid / "manifest.csv", mock_lcid, out, resume=True, **{**ARGS, "seed": 6})
     train("resnet18", mock_lcid / "manifest.csv", mock_lcid, out, resume=True, **ARGS)
-    ours, _ = load_weights(out / "model.safetensors")
-    theirs, _ = load_weights(reference / "model.safetensors")
+    ours, _ = load_weights(out / "model.safetensors", file_sha256(out / "model.safetensors"))
+    theirs, _ = load_weights(reference / "model.safetensors", file_sha256(reference / "model.safetensors"))
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
 
 
@@ -221,3 +221,30 @@ def test_init_weights_must_fit_the_run(uninterrupted, mock_lcid, tmp_path):
     with pytest.raises(CelestialClassError, match="other preprocessing"):
         train("resnet18", mock_lcid / "manifest.csv", mock_lcid, tmp_path / "b", init_weights=reference,
               **{**ARGS, "recipe": "paper"})
+
+
+# Every recipe, with a model that trains on it in seconds: stopped after one step, resumed, it ends on the
+# uninterrupted run's weights, bit for bit (the cached recipes round their cache the same way after a resume).
+RECIPE_MODELS = {"paper": "celestialnet-lite", "paper-resize": "resnet18", "fast": "celestialnet-lite",
+                 "fast-resize": "resnet18", "default": "celestialnet-lite-x2", "default-resize": "resnet18",
+                 "finetune": "celestialnet-lite-x2"}
+
+
+def test_every_recipe_is_listed_here():
+    from celestialclass.training import RECIPES
+
+    assert set(RECIPE_MODELS) == set(RECIPES)
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPE_MODELS))
+def test_resume_is_exact_for_every_recipe(recipe, mock_lcid, tmp_path):
+    settings = dict(recipe=recipe, epochs=2, batch_size=2, seed=7, device="cpu")
+    model, manifest = RECIPE_MODELS[recipe], load_manifest(mock_lcid / "manifest.csv")[:4]
+    whole = train(model, manifest, mock_lcid, tmp_path / "whole", **settings)
+    first = train(model, manifest, mock_lcid, tmp_path / "parts", max_steps=1, **settings)
+    assert first["steps"] == 1 and not first["complete"]
+    resumed = train(model, manifest, mock_lcid, tmp_path / "parts", resume=True, **settings)
+    assert resumed["steps"] == whole["steps"] == 4
+    ours, _ = load_weights(resumed["weights"], resumed["sha256"])
+    theirs, _ = load_weights(whole["weights"], whole["sha256"])
+    assert resumed["sha256"] == whole["sha256"] and all(torch.equal(ours[k], theirs[k]) for k in ours)

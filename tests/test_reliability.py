@@ -1,0 +1,158 @@
+"""Crash safety and the cases of the adversarial pass, each with a test that fails without its fix."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from astropy.io import fits
+
+from celestialclass import CelestialClassifier, classify_files
+from celestialclass.cli import main
+from celestialclass.exceptions import CelestialClassError, CorruptFileError, MissingFileError
+from celestialclass.io import RawFile, read_raw
+from celestialclass.weights import WeightsEntry, WeightsIntegrityError, load_weights, resolve_weights
+
+
+@pytest.fixture(scope="module")
+def raw_file(tmp_path_factory):
+    from celestialclass.simulate import write_example_raw
+
+    return write_example_raw(tmp_path_factory.mktemp("reliability") / "jrelia01q_raw.fits")
+
+
+def test_a_file_truncated_while_it_is_read_is_never_a_signal(raw_file, tmp_path):
+    """The reader does not memory-map pixels: a file that shrinks once its pixels are being read gives the
+    pixels read (or an error), never the SIGBUS that killed a memory-mapped reader and its whole batch."""
+    victim = tmp_path / "jshrink1q_raw.fits"
+    shutil.copyfile(raw_file, victim)
+    expected = float(read_raw(raw_file, hdu=4).data.sum())
+    code = ("import os\nimport celestialclass.io.raw as raw_module\n"
+            "from celestialclass.exceptions import CorruptFileError\n"
+            "level = raw_module._robust_level\n"
+            "def shrink_then_measure(stored):  # the pixels are in hand; the file loses its tail\n"
+            f"    os.truncate({str(victim)!r}, 3_000_000)\n"
+            "    return level(stored)\n"
+            "raw_module._robust_level = shrink_then_measure\n"
+            "try:\n"
+            f"    print('read', float(raw_module.read_raw({str(victim)!r}, hdu=4).data.sum()))\n"
+            "except CorruptFileError as exc:\n"
+            "    print('clean:', exc)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert result.stdout.split() == ["read", str(expected)] or result.stdout.startswith(f"clean: {victim}")
+
+
+def test_a_directory_with_a_malformed_and_a_truncated_file_gives_a_complete_table(
+        raw_file, tmp_path, trained_resnet, monkeypatch):
+    """One file with a malformed header, one truncated while it is read, one good: three files, four rows."""
+    import celestialclass.io.raw as raw_module
+
+    good, malformed, shrinking = (tmp_path / f"j{name}q_raw.fits" for name in ("good0001", "malfor01", "shrink01"))
+    for path in (good, malformed, shrinking):
+        shutil.copyfile(raw_file, path)
+    with open(malformed, "r+b") as handle:  # NAXIS1 = 'abc' in the first SCI header, as bytes
+        with fits.open(raw_file) as hdul:
+            start = hdul.fileinfo(1)["hdrLoc"]
+        handle.seek(start)
+        header = handle.read(2880)
+        offset = header.index(b"NAXIS1  =")
+        handle.seek(start + offset + 10)
+        handle.write(b"'abc'".rjust(20))
+    check, calls = raw_module._check_sci, []
+
+    def check_then_shrink(hdul, index, layout, name):
+        """The file loses its tail once its chips are listed and checked, as the first is being read."""
+        check(hdul, index, layout, name)
+        calls.append(name)
+        if name == str(shrinking) and calls.count(name) == 3:  # HDU 1 and 4 listed, HDU 1 about to be read
+            os.truncate(shrinking, 3_000_000)
+
+    monkeypatch.setattr(raw_module, "_check_sci", check_then_shrink)
+    table = classify_files([tmp_path], model="resnet18", weights=trained_resnet, local=True)
+    assert list(table["source"]) == [str(good), str(good), str(malformed), str(shrinking)]
+    assert [bool(e) for e in table["error"]] == [False, False, True, True]
+    assert table["error"][2] == f"{malformed}[HDU 1]: NAXIS1='abc' is not an integer"
+    assert table["error"][3].startswith(f"{shrinking}[HDU 1]: cannot read the file's data")
+
+
+def test_errors_keep_their_kind_through_predict(tmp_path, trained_resnet):
+    classifier = CelestialClassifier("resnet18", trained_resnet, device="cpu")
+    with pytest.raises(MissingFileError):
+        classifier.predict(tmp_path / "jnone001q_raw.fits")
+    with pytest.raises(FileNotFoundError):  # a MissingFileError is one
+        classifier.predict(str(tmp_path / "jnone001q_raw.fits"))
+
+
+def test_an_empty_directory_is_named(tmp_path, capsys):
+    empty = tmp_path / "nothing-here"
+    empty.mkdir()
+    assert main(["classify", str(empty)]) == 1
+    assert f"directory {empty} holds no *_raw.fits" in capsys.readouterr().err
+    with pytest.raises(CelestialClassError, match=f"directory {empty} holds no"):
+        classify_files([empty], local=True)
+
+
+def test_one_chip_of_an_incomplete_file_is_refused(raw_file, tmp_path):
+    """``hdu=4`` of a file that lost its last extensions: refused as ``read_raw(path)`` refuses it."""
+    incomplete = tmp_path / "jshort01q_raw.fits"
+    with fits.open(raw_file) as hdul:
+        offset = hdul.fileinfo(5)["hdrLoc"]  # the second ERR extension: HDU 4's data are whole
+    shutil.copyfile(raw_file, incomplete)
+    os.truncate(incomplete, offset)
+    for read in (lambda: read_raw(incomplete), lambda: read_raw(incomplete, hdu=4)):
+        with pytest.raises(CorruptFileError, match="NEXTEND=6 but only 4"):
+            read()
+
+
+def test_compressed_files_named_raw_fits_are_read(raw_file, tmp_path):
+    import gzip
+
+    packed = tmp_path / "jgzip001q_raw.fits"
+    packed.write_bytes(gzip.compress(raw_file.read_bytes(), compresslevel=1))
+    assert (read_raw(packed, hdu=1).data == read_raw(raw_file, hdu=1).data).all()
+
+
+def _copy_run(trained_resnet, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(trained_resnet, out)
+    return out
+
+
+@pytest.mark.parametrize("damage", ["null", "absent", "malformed", "no weights record"])
+def test_weights_without_a_sha256_are_refused(trained_resnet, tmp_path, damage):
+    out = _copy_run(trained_resnet, tmp_path)
+    card = json.loads((out / "model_card.json").read_text())
+    if damage == "null":
+        card["weights"]["sha256"] = None
+    elif damage == "absent":
+        del card["weights"]["sha256"]
+    elif damage == "malformed":
+        card["weights"]["sha256"] = "abc"
+    else:
+        del card["weights"]
+    (out / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(CelestialClassError):  # never a KeyError, never loaded unverified
+        CelestialClassifier("resnet18", out, device="cpu")
+    if damage != "no weights record":
+        with pytest.raises(WeightsIntegrityError, match="sha256"):
+            resolve_weights(out)
+
+
+def test_a_weights_entry_needs_its_sha256(trained_resnet):
+    entry = resolve_weights(trained_resnet)
+    for missing in (None, "", "0" * 63):
+        with pytest.raises(WeightsIntegrityError, match="sha256"):
+            WeightsEntry(entry.name, entry.architecture, entry.location, missing, entry.preprocess)
+    with pytest.raises(WeightsIntegrityError, match="sha256"):
+        load_weights(trained_resnet / "model.safetensors", None)
+    with pytest.raises(TypeError):
+        load_weights(trained_resnet / "model.safetensors")  # no default: there is no "skip"
+
+
+def test_raw_file_is_closed_after_use(raw_file):
+    with RawFile(raw_file) as raw:
+        raw.read(hdu=1)
+    assert raw._hdul._file.closed
