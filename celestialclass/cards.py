@@ -33,9 +33,10 @@ def software_versions() -> dict:
 def write_card(path, card: dict) -> None:
     """Write a model card (JSON) atomically."""
     from .utils.files import atomic_path
+    from .utils.jsonio import dumps
 
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps({"format": CARD_FORMAT, **card}, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(dumps({"format": CARD_FORMAT, **card}, indent=2, sort_keys=True) + "\n")
 
 
 def read_card(path) -> dict:

@@ -19,7 +19,7 @@ from .exceptions import CelestialClassError, InputError, ShapeError
 from .schema import CLASS_DISPLAY, LCID_SHAPE
 
 __all__ = ["CelestialClassifier", "Prediction", "classify_ccd", "classify_files", "expand_paths",
-           "CLASS_DISPLAY", "RESULT_COLUMNS", "FITS_KEYWORDS"]
+           "RESULT_COLUMNS", "RESULT_DESCRIPTIONS", "FITS_KEYWORDS"]
 
 #: Columns of the tables `CelestialClassifier.predict` and `classify_files` return.
 RESULT_COLUMNS = ("source", "hdu", "ccdchip", "instrument", "filter", "label", "prob_galaxy", "prob_nsc",
@@ -342,15 +342,42 @@ class CelestialClassifier:
                          item.filter or "", self.class_names[int(np.argmax(p))] if ok else "",
                          float(p[galaxy]) if ok else np.nan, float(p[nsc]) if ok else np.nan, self.name,
                          self.weights_sha256, item.error or ""))
-        return _results_table(rows)
+        return _results_table(rows, self.entry)
 
 
-def _results_table(rows):
-    """The table of `RESULT_COLUMNS` for rows in that order."""
-    from astropy.table import Table
+#: What the columns of `RESULT_COLUMNS` hold, for people reading a results file.
+RESULT_DESCRIPTIONS = {
+    "source": "raw file (or <CCDData>, <array>)", "hdu": "HDU index of the chip (masked: not known)",
+    "ccdchip": "CCDCHIP of the chip (masked: not known)", "instrument": "INSTRUME/DETECTOR",
+    "filter": "filter(s), CLEAR positions left out",
+    "label": "class: galaxy or nsc (nebula/star cluster); empty when the chip could not be read",
+    "prob_galaxy": "probability of galaxy", "prob_nsc": "probability of nebula/star cluster",
+    "model": "weights name", "weights_sha256": "sha256 of the weights file",
+    "error": "why the chip could not be read (empty when it was)",
+}
 
-    return Table(rows=rows, names=RESULT_COLUMNS,
-                 dtype=(str, int, int, str, str, str, float, float, str, str, str))
+
+def _results_table(rows, weights=None):
+    """The table of `RESULT_COLUMNS` for rows in that order, unknown HDUs and chips masked, with metadata."""
+    import datetime
+
+    from astropy.table import MaskedColumn, Table
+
+    from . import __version__
+
+    table = Table(rows=rows, names=RESULT_COLUMNS,
+                  dtype=(str, int, int, str, str, str, float, float, str, str, str))
+    for name in ("hdu", "ccdchip"):
+        values = np.asarray(table[name])
+        table[name] = MaskedColumn(values, mask=values < 0, dtype=int)
+    for name, text in RESULT_DESCRIPTIONS.items():
+        table[name].description = text
+    table.meta.update({"celestialclass": __version__,
+                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
+    if weights is not None:
+        table.meta.update(model=weights.name, architecture=weights.architecture, weights_sha256=weights.sha256,
+                          training_data=weights.training_data)
+    return table
 
 
 def _raise_first_error(items) -> None:
@@ -528,4 +555,6 @@ def classify_files(paths, client=None, *, model: str = "default", weights=None, 
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-    return _results_table([[row[c] for c in RESULT_COLUMNS] for result in results for row in result])
+    rows = [[(-1 if row[c] is None and c in ("hdu", "ccdchip") else row[c]) for c in RESULT_COLUMNS]
+            for result in results for row in result]
+    return _results_table(rows, _resolve_entry(model, weights, None))

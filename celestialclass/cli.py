@@ -7,10 +7,11 @@ starts fast.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import sys
+
+from .utils.jsonio import dumps
 import tempfile
 
 __all__ = ["main"]
@@ -59,7 +60,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         return 2
     infos = [describe_raw(path) for path in paths]
     if args.format == "json":
-        print(json.dumps(infos, indent=2))
+        print(dumps(infos, indent=2))
     else:
         print("\n".join(_format_info_text(info) for info in infos))
     return 0 if all(info["supported"] for info in infos) else 1
@@ -129,7 +130,7 @@ def _cmd_simulate_exposure(args: argparse.Namespace) -> int:
     truth = simulate_exposure(args.path, args.kind, args.instrument, seed=args.seed, filter=args.filter,
                               exptime=args.exptime, subtype=args.subtype, blurry=args.blurry,
                               overwrite=args.overwrite)
-    print(json.dumps(truth, indent=2))
+    print(dumps(truth, indent=2))
     return 0
 
 
@@ -240,8 +241,11 @@ def _write_results(table, output) -> None:
     suffix = pathlib.Path(output).suffix.lower()
     with atomic_path(output) as tmp:
         if suffix == ".json":
-            rows = [dict(zip(table.colnames, row)) for row in table.as_array().tolist()]
-            tmp.write_text(json.dumps(rows, indent=2, default=float) + "\n")
+            import numpy as np
+
+            rows = [{name: (None if np.ma.is_masked(row[name]) else row[name]) for name in table.colnames}
+                    for row in table]
+            tmp.write_text(dumps(rows, indent=2) + "\n")
         elif suffix in (".ecsv", ".csv"):
             table.write(tmp, format="ascii.ecsv" if suffix == ".ecsv" else "ascii.csv", overwrite=True)
         else:
@@ -260,7 +264,9 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
         example = _temporary_dir() / "jexampl1q_raw.fits"
         simulate_exposure(example, "galaxy", "ACS/WFC", seed=1, subtype="spiral", filter="F606W", exptime=500.0)
-        print(f"example: a simulated ACS/WFC exposure of a spiral galaxy, {example}", file=sys.stderr)
+        print(f"example: a simulated ACS/WFC exposure of a spiral galaxy, {example} (a temporary file, "
+              f"removed when the command ends; `celestialclass simulate exposure` writes one to keep)",
+              file=sys.stderr)
         paths.append(str(example))
     if not paths:
         if args.paths:
@@ -278,6 +284,10 @@ def _cmd_classify(args: argparse.Namespace) -> int:
             raise CelestialClassError(f"cannot reach the Dask scheduler at {args.scheduler} ({exc})") from None
     table = classify_files(paths, client, model=args.model, weights=args.weights, hdu=args.hdu,
                            local=not args.scheduler)
+    table.meta["command"] = " ".join(["celestialclass", *args.argv])
+    if "simulated" in str(table.meta.get("training_data", "")):
+        print(f"note: the {table.meta['model']} model was trained on simulated exposures only "
+              f"(celestialclass weights info {table.meta['model']})", file=sys.stderr)
     if args.output:
         _write_results(table, args.output)
         print(f"{len(table)} chips -> {args.output}", file=sys.stderr)
@@ -310,13 +320,13 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     for spec in specs:
         entry = resolve_weights(spec)
         if args.action == "info":
-            print(json.dumps({"name": entry.name, "architecture": entry.architecture, "location": entry.location,
-                              "sha256": entry.sha256, "preprocess": entry.preprocess,
-                              "class_names": list(entry.class_names), "input_size": entry.input_size,
-                              "training_data": entry.training_data, "command": entry.command,
-                              "metrics": entry.metrics,
-                              **{k: entry.card[k] for k in ("note", "simulator", "splits", "baseline")
-                                 if k in entry.card}}, indent=2, default=str))
+            print(dumps({"name": entry.name, "architecture": entry.architecture, "location": entry.location,
+                         "sha256": entry.sha256, "preprocess": entry.preprocess.to_dict(),
+                         "class_names": list(entry.class_names), "input_size": entry.input_size,
+                         "training_data": entry.training_data, "command": entry.command,
+                         "metrics": entry.metrics,
+                         **{k: entry.card[k] for k in ("note", "simulator", "splits", "baseline")
+                            if k in entry.card}}, indent=2, default=str))
         else:
             actual = file_sha256(entry.path())
             ok = actual == entry.sha256
@@ -515,6 +525,19 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_progress_logs() -> None:
+    """Show the package's ``INFO`` log records (a line per epoch or stage) on standard error, as they happen."""
+    import logging
+
+    logger = logging.getLogger("celestialclass")
+    if not any(getattr(h, "_celestialclass", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s celestialclass: %(message)s", "%Y-%m-%d %H:%M:%S"))
+        handler._celestialclass = True
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = _build_parser()
@@ -526,11 +549,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from .exceptions import CelestialClassError
 
+    _show_progress_logs()
     try:
         return args.func(args)
     except CelestialClassError as exc:
         print(f"celestialclass {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

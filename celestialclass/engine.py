@@ -26,18 +26,45 @@ DTYPES = ("float32", "bfloat16")
 
 
 def select_device(device: str = "auto") -> str:
-    """``'cuda'`` when available for ``'auto'``, else ``'cpu'``; other values pass through.
+    """``'cuda'`` when available for ``'auto'``, else ``'cpu'``; other devices checked to exist here.
+
+    Raises
+    ------
+    celestialclass.CelestialClassError
+        A device name torch does not know (``'gpu'``), or one this machine's
+        torch cannot use (``'cuda'`` on a CPU-only build, ``'cuda:3'`` with
+        two GPUs).
 
     Examples
     --------
     >>> from celestialclass.engine import select_device
     >>> select_device("cpu")
     'cpu'
+    >>> select_device("gpu")
+    Traceback (most recent call last):
+    ...
+    celestialclass.exceptions.CelestialClassError: unknown device 'gpu'; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'
     """
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise CelestialClassError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise CelestialClassError(f"device {device!r} asked for, but this torch cannot use CUDA "
+                                      f"(torch {torch.__version__}, torch.cuda.is_available() is False); "
+                                      f"use 'cpu' or 'auto'")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise CelestialClassError(f"device {device!r} asked for, but this machine has "
+                                      f"{torch.cuda.device_count()} CUDA device(s)")
+    elif parsed.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise CelestialClassError(f"device {device!r} asked for, but MPS is not available here; use 'cpu'")
+    elif parsed.type not in ("cpu", "cuda", "mps"):
+        raise CelestialClassError(f"device {device!r} is not supported; use 'auto', 'cpu', 'cuda' or 'mps'")
     return device
 
 

@@ -156,3 +156,74 @@ def test_raw_file_is_closed_after_use(raw_file):
     with RawFile(raw_file) as raw:
         raw.read(hdu=1)
     assert raw._hdul._file.closed
+
+
+@pytest.mark.parametrize("device, message", [("gpu", "unknown device 'gpu'"), ("cuda:0", "cannot use CUDA"),
+                                             ("xla", "not supported")])
+def test_devices_that_cannot_be_used_are_clean_errors(device, message, monkeypatch):
+    import torch
+
+    from celestialclass.engine import select_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(CelestialClassError, match=message):
+        select_device(device)
+
+
+def test_a_closed_pipe_is_not_a_traceback():
+    result = subprocess.run(f"{sys.executable} -m celestialclass.cli weights info default | head -c 10",
+                            shell=True, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr
+
+
+def test_a_failed_train_leaves_no_empty_output_directory(tmp_path, mock_lcid):
+    from celestialclass.training import train
+
+    out = tmp_path / "never"
+    with pytest.raises(CelestialClassError):
+        train("resnet18", mock_lcid / "manifest.csv", tmp_path / "no-data", out, recipe="paper-resize")
+    assert not out.exists()
+
+
+def test_evaluate_says_what_to_install_before_any_work(monkeypatch, tmp_path):
+    """No matplotlib: evaluate refuses at once, naming the extra, instead of failing after the work."""
+    import celestialclass.utils.optional as optional
+    from celestialclass.evaluation.report import evaluate
+
+    monkeypatch.setattr(optional, "has", lambda module: module != "matplotlib")
+    with pytest.raises(CelestialClassError, match=r"needs matplotlib: pip install 'celestialclass\[plot\]'"):
+        evaluate("default", tmp_path / "no-such-manifest.csv", tmp_path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_json_written_is_valid_json(tmp_path, trained_resnet, mock_lcid):
+    """Bare NaN is not JSON: error rows and undefined metrics are null."""
+    bad = tmp_path / "jbad0001q_raw.fits"
+    bad.write_bytes(b"not fits")
+    out = tmp_path / "results.json"
+    assert main(["classify", str(bad), "--model", "resnet18", "--weights", str(trained_resnet),
+                 "--output", str(out)]) == 1
+    text = out.read_text()
+    rows = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
+    assert rows[0]["prob_nsc"] is None and rows[0]["hdu"] is None and rows[0]["error"]
+    from celestialclass.datasets import load_manifest
+    from celestialclass.evaluation.report import evaluate
+
+    one_class = load_manifest(mock_lcid / "manifest.csv")
+    one_class = one_class[one_class["label"] == "nsc"][:1]  # ROC AUC is undefined on one class
+    evaluate(trained_resnet, one_class, mock_lcid, tmp_path / "report", plots=False)
+    json.loads((tmp_path / "report" / "metrics.json").read_text(),
+               parse_constant=lambda name: pytest.fail(f"{name} in metrics.json"))
+
+
+def test_train_logs_its_progress_line_by_line_into_a_file(mock_lcid, tmp_path):
+    """Under ``> log 2>&1`` there is no bar: a line per epoch, as it happens, with loss and time left."""
+    log = tmp_path / "train.log"
+    command = (f"{sys.executable} -m celestialclass.cli train --model resnet18 --recipe paper-resize "
+               f"--manifest {mock_lcid / 'manifest.csv'} --data-dir {mock_lcid} --out {tmp_path / 'run'} "
+               f"--epochs 2 --batch-size 4 --device cpu > {log} 2>&1")
+    assert subprocess.run(command, shell=True, timeout=600).returncode == 0
+    lines = log.read_text().splitlines()
+    epochs = [line for line in lines if "epoch" in line and "done" in line]
+    assert len(epochs) == 2 and "epoch 1/2 done" in epochs[0] and "left" in epochs[0] and "loss" in epochs[0]
+    assert not any("\r" in line for line in lines)  # no bar drawn into the file

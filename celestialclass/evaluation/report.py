@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 import numpy as np
 
-from ..exceptions import CelestialClassError
+from ..utils.jsonio import dumps
 
 __all__ = ["evaluate", "write_report", "paper_table4", "plot_confusion", "plot_roc", "plot_training_log"]
 
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        raise CelestialClassError("plots need matplotlib: pip install matplotlib") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..utils.optional import pyplot
 
-    return plt
+    return pyplot()
 
 
 def plot_confusion(confusion, path, title: str = "", class_names=("galaxy", "NSC")) -> None:
@@ -147,7 +141,7 @@ def write_report(predictions, out_dir, *, model: str, data_set: str, measured_on
         with atomic_path(out_dir / name) as tmp:
             table.write(tmp, format="ascii.ecsv", overwrite=True)
     with atomic_path(out_dir / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+        tmp.write_text(dumps(metrics, indent=2) + "\n")
     if plots:
         title = f"{model}, {data_set}: {measured_on}"
         plot_confusion(metrics["confusion"], out_dir / "confusion.png", title)
@@ -188,6 +182,10 @@ def evaluate(weights, manifest, data_dir, out_dir, *, batch_size: int = 4, devic
     import platform
 
     from ..classify import CelestialClassifier
+    from ..utils.optional import require
+
+    if plots:  # before any work, not after it
+        require("matplotlib", "evaluate's plots (or plots=False, --no-plots)")
     from ..datasets import ChipDataset, load_manifest
     from ..schema import TRUTH_MARKERS
     from .runner import predict

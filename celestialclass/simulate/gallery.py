@@ -37,10 +37,9 @@ def make_gallery(out_dir, instrument: str = "ACS/WFC", seed: int = 2024, hdu: in
     """
     import tempfile
 
-    import matplotlib
+    from ..utils.optional import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from ..io import read_raw
     from .exposure import simulate_exposure

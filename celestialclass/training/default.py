@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 
 from ..datasets.manifests import MIN_COVERAGE, MIN_VISIBILITY
 from ..exceptions import CelestialClassError
+from ..utils.jsonio import dumps
 
 __all__ = ["DefaultBuild", "build_default_model"]
 
@@ -188,7 +189,7 @@ def _headline(metrics: dict) -> dict:
 
 
 def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int | None = None,
-                        show_progress: bool | None = None, log=print) -> dict:
+                        show_progress: bool | None = None, log=None) -> dict:
     """Build the default model from nothing into ``out_dir`` (resumable); return its model card.
 
     Parameters
@@ -201,7 +202,9 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
         Simulation worker processes (default: all cores).
     show_progress : bool, optional
     log : callable, optional
-        Receives one line per stage.
+        Receives one line per stage (default: the ``INFO`` records of this
+        module's `logging` logger, which the command line shows on standard
+        error as they happen).
 
     Returns
     -------
@@ -216,6 +219,9 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
     from ..utils.files import atomic_path
     from ..cards import read_card, software_versions, write_card
 
+    import logging
+
+    log = log or logging.getLogger(__name__).info
     build = build or DefaultBuild()
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -226,7 +232,7 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
         raise CelestialClassError("this directory holds a build with other settings; use a new directory",
                                   path=settings_path)
     with atomic_path(settings_path) as tmp:
-        tmp.write_text(json.dumps(settings, indent=2) + "\n")
+        tmp.write_text(dumps(settings, indent=2) + "\n")
     timings_path = out / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
 
@@ -236,7 +242,7 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
         if stage not in timings:  # the first, complete run of a stage is what it cost
             timings[stage] = round(time.monotonic() - started, 1)
             with atomic_path(timings_path) as tmp:
-                tmp.write_text(json.dumps(timings, indent=2) + "\n")
+                tmp.write_text(dumps(timings, indent=2) + "\n")
         log(f"{stage}: done ({timings[stage]:.0f} s)")
         return result
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import pathlib
 import time
 from dataclasses import dataclass
 
 from ..exceptions import CelestialClassError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["train", "RunConfig"]
 _LOG_FIELDS = ("step", "epoch", "batch", "loss", "accuracy", "lr", "seconds")
@@ -224,10 +227,16 @@ def train(model: str, manifest, data_dir, out_dir, config: RunConfig | None = No
 
     config = dataclasses.replace(config or RunConfig(), **settings)
     previous = torch.are_deterministic_algorithms_enabled()
+    created = not pathlib.Path(out_dir).exists()
     try:
         run = _Run(model, manifest, data_dir, out_dir, config)
         run.loop()
         return run.finish(validation)
+    except BaseException:
+        out = pathlib.Path(out_dir)
+        if created and out.is_dir() and not any(out.iterdir()):  # a run that failed before writing anything
+            out.rmdir()
+        raise
     finally:
         torch.use_deterministic_algorithms(previous)
 
@@ -386,12 +395,10 @@ class _Run:
             module = torch.nn.parallel.DistributedDataParallel(
                 module, device_ids=[ctx.local_rank] if ctx.device.startswith("cuda") else None)
         loss_fn = torch.nn.CrossEntropyLoss()
-        bar = progress(range(self.total_steps), total=self.total_steps, desc="train",
+        bar = progress(total=self.total_steps, desc="train", initial=self.step,
                        enabled=config.show_progress if ctx.is_main else False)
-        bar_iter = iter(bar)
-        for _ in range(self.step):
-            next(bar_iter, None)
         started = time.monotonic()
+        steps_at_start = self.step
         stop = False
         self.net.train()
         while self.epoch < recipe.epochs and not stop:
@@ -424,17 +431,23 @@ class _Run:
                 self.batch += 1
                 self.last = {"loss": sum(losses), "accuracy": correct / seen}
                 self._log(started)
-                next(bar_iter, None)
+                bar.update(1)
+                bar.set_postfix(epoch=f"{self.epoch + 1}/{recipe.epochs}", loss=f"{self.last['loss']:.4f}",
+                                refresh=False)
                 if self.step % max(1, config.checkpoint_every) == 0:
                     self.checkpoint()
             if not stop:
                 self.epoch, self.batch = self.epoch + 1, 0
+                if ctx.is_main:
+                    done, elapsed = self.step - steps_at_start, time.monotonic() - started
+                    left = elapsed / done * (self.total_steps - self.step) if done else float("nan")
+                    log.info("epoch %d/%d done: step %d/%d, last batch loss %.4f, accuracy %.3f; %.0f s, "
+                             "about %.0f s left", self.epoch, recipe.epochs, self.step, self.total_steps,
+                             self.last["loss"], self.last["accuracy"], elapsed, left)
             self.checkpoint()  # at every epoch end, and where max_steps stopped the run
-        if self.epoch >= recipe.epochs:
-            for _ in bar_iter:  # nothing left: lets the bar draw its last line
-                pass
-        else:
-            bar_iter.close()  # stopped early: the bar stays where the run stopped
+        bar.close()
+        if self.epoch < recipe.epochs and ctx.is_main:
+            log.info("stopped at step %d of %d (max_steps); resume to go on", self.step, self.total_steps)
 
     def finish(self, validation) -> dict:
         """Validate (when complete), then write the weights and the model card (`_card`)."""

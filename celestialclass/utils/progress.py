@@ -1,21 +1,34 @@
-"""One progress bar for the whole package: on a terminal it draws, elsewhere it stays quiet."""
+"""One progress bar for the whole package (tqdm): on a terminal it draws, elsewhere it stays quiet.
+
+Where no bar is drawn (a batch job, ``nohup``, ``> log 2>&1``), long commands
+say how far they are through `logging` instead, one line per epoch or stage
+(the command line shows ``INFO`` records of the ``celestialclass`` loggers on
+standard error).
+"""
 
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-__all__ = ["progress"]
+__all__ = ["progress", "drawing"]
 
 
-def progress(iterable: Iterable, total: int | None = None, desc: str = "",
-             enabled: bool | None = None, stream=None) -> Iterator:
-    """Yield from ``iterable`` while drawing ``desc: done/total [elapsed, eta]`` on ``stream``.
+def drawing(enabled: bool | None = None, stream=None) -> bool:
+    """Whether a bar is drawn: ``enabled``, or by default only when ``stream`` (stderr) is a terminal."""
+    stream = sys.stderr if stream is None else stream
+    if enabled is None:
+        return bool(hasattr(stream, "isatty") and stream.isatty())
+    return bool(enabled)
+
+
+def progress(iterable: Iterable | None = None, total: int | None = None, desc: str = "",
+             enabled: bool | None = None, stream=None, initial: int = 0):
+    """A `tqdm.tqdm` bar over ``iterable`` (or, with None, one to `~tqdm.tqdm.update` by hand).
 
     Parameters
     ----------
-    iterable : iterable
+    iterable : iterable, optional
     total : int, optional
         Number of items (default: ``len(iterable)`` when it has one).
     desc : str, optional
@@ -25,34 +38,17 @@ def progress(iterable: Iterable, total: int | None = None, desc: str = "",
         and CI output stay clean.
     stream : file, optional
         Where to draw (standard error by default).
+    initial : int, optional
+        Items already done (a resumed run).
+
+    Examples
+    --------
+    >>> from celestialclass.utils.progress import progress
+    >>> sum(progress(range(4), desc="count", enabled=False))
+    6
     """
+    from tqdm.auto import tqdm
+
     stream = sys.stderr if stream is None else stream
-    if enabled is None:
-        enabled = hasattr(stream, "isatty") and stream.isatty()
-    if total is None and hasattr(iterable, "__len__"):
-        total = len(iterable)
-    if not enabled:
-        yield from iterable
-        return
-    start = time.monotonic()
-    done = 0
-
-    def draw(final=False):
-        elapsed = time.monotonic() - start
-        if total:
-            eta = elapsed / done * (total - done) if done else 0.0
-            width = 30
-            filled = int(width * done / total)
-            text = f"\r{desc}: [{'#' * filled}{'.' * (width - filled)}] {done}/{total} " \
-                   f"[{elapsed:.0f}s, eta {eta:.0f}s]"
-        else:
-            text = f"\r{desc}: {done} [{elapsed:.0f}s]"
-        stream.write(text + ("\n" if final else ""))
-        stream.flush()
-
-    draw()
-    for item in iterable:
-        yield item
-        done += 1
-        draw()
-    draw(final=True)
+    return tqdm(iterable, total=total, desc=desc, disable=not drawing(enabled, stream), file=stream,
+                initial=initial, dynamic_ncols=True, mininterval=0.5)
