@@ -227,3 +227,9 @@ def test_train_logs_its_progress_line_by_line_into_a_file(mock_lcid, tmp_path):
     epochs = [line for line in lines if "epoch" in line and "done" in line]
     assert len(epochs) == 2 and "epoch 1/2 done" in epochs[0] and "left" in epochs[0] and "loss" in epochs[0]
     assert not any("\r" in line for line in lines)  # no bar drawn into the file
+
+
+def test_weights_info_is_json(capsys):
+    assert main(["weights", "info", "default"]) == 0
+    info = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(name))
+    assert info["preprocess"]["subtract_bias"] is True and info["input_size"] == [1, 2048, 4096]

@@ -1,7 +1,8 @@
 """Instrument-aware readers of raw HST exposures.
 
-Importing this module registers the ``hst_raw`` format with astropy's unified
-I/O, so ``CCDData.read(path, format="hst_raw", hdu=4)`` works. No identifier is
+The ``hst_raw`` format is registered with astropy's unified I/O on ``import
+celestialclass`` (and by importing this module), so ``CCDData.read(path,
+format="hst_raw", hdu=4)`` works. No identifier is
 registered: a raw file is also a plain FITS file, and guessing would make
 ``CCDData.read(path)`` ambiguous.
 """
