@@ -259,6 +259,10 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     if args.output and pathlib.Path(args.output).suffix.lower() not in (".ecsv", ".csv", ".json"):
         raise CelestialClassError(f"--output must end in .ecsv, .csv or .json: {args.output}")
     paths = expand_paths(args.paths)
+    for entry in args.paths:  # a pattern or directory that gives nothing is said, not passed over in silence
+        if not expand_paths([entry]):
+            print(f"celestialclass classify: {nothing_to_classify([entry])[len('no files to classify: '):]}",
+                  file=sys.stderr)
     if args.example:
         from .simulate import simulate_exposure
 
@@ -395,20 +399,22 @@ def _build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (all cores)")
     ds.set_defaults(func=_cmd_simulate_dataset)
     ex = simsub.add_parser("exposure", help="one raw exposure; prints its truth as JSON")
-    ex.add_argument("path", metavar="PATH")
-    ex.add_argument("--kind", choices=("galaxy", "nsc"), required=True)
-    ex.add_argument("--instrument", choices=("ACS/WFC", "WFC3/UVIS"), required=True)
-    ex.add_argument("--seed", type=int, required=True)
-    ex.add_argument("--subtype")
-    ex.add_argument("--filter")
-    ex.add_argument("--exptime", type=float)
-    ex.add_argument("--blurry", action="store_true")
-    ex.add_argument("--overwrite", action="store_true")
+    ex.add_argument("path", metavar="PATH", help="the *_raw.fits file to write")
+    ex.add_argument("--kind", choices=("galaxy", "nsc"), required=True,
+                    help="galaxy, or nsc (nebula/star cluster)")
+    ex.add_argument("--instrument", choices=("ACS/WFC", "WFC3/UVIS"), required=True, help="detector layout")
+    ex.add_argument("--seed", type=int, required=True, help="random seed: the same seed writes the same file")
+    ex.add_argument("--subtype", help="sub-type of the object (spiral, globular_cluster, ...); drawn if not given")
+    ex.add_argument("--filter", help="filter name (F606W, F814W, ...); drawn if not given")
+    ex.add_argument("--exptime", type=float, help="exposure time in seconds; drawn if not given")
+    ex.add_argument("--blurry", action="store_true", help="smear the exposure as LCID-Blurry's are")
+    ex.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
     ex.set_defaults(func=_cmd_simulate_exposure)
     ga = simsub.add_parser("gallery", help="PNG previews of every sub-type (needs matplotlib)")
-    ga.add_argument("out_dir", metavar="OUT_DIR")
-    ga.add_argument("--instrument", choices=("ACS/WFC", "WFC3/UVIS"), default="ACS/WFC")
-    ga.add_argument("--seed", type=int, default=2024)
+    ga.add_argument("out_dir", metavar="OUT_DIR", help="directory that receives one PNG per sub-type")
+    ga.add_argument("--instrument", choices=("ACS/WFC", "WFC3/UVIS"), default="ACS/WFC",
+                    help="detector layout (default ACS/WFC)")
+    ga.add_argument("--seed", type=int, default=2024, help="random seed (default 2024)")
     ga.set_defaults(func=_cmd_simulate_gallery)
 
     tr = sub.add_parser("train", help="train a registered model on the chips of a manifest",
@@ -420,11 +426,11 @@ def _build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--data-dir", required=True, help="directory of <OBSID>_raw.fits files")
     tr.add_argument("--out", required=True, help="output directory")
     tr.add_argument("--recipe", default="paper", help="paper (default), paper-resize, fast, ...")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--device", default="auto")
-    tr.add_argument("--epochs", type=int)
-    tr.add_argument("--batch-size", type=int)
-    tr.add_argument("--lr", type=float)
+    tr.add_argument("--seed", type=int, default=0, help="seeds initialisation, data order and dropout")
+    tr.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    tr.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    tr.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    tr.add_argument("--lr", type=float, help="override the recipe's learning rate")
     tr.add_argument("--accumulation", type=int, help="gradient accumulation (batches per step)")
     tr.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     tr.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
@@ -497,8 +503,11 @@ def _build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--example", action="store_true", help="also classify a built-in simulated exposure")
     cl.set_defaults(func=_cmd_classify)
 
-    we = sub.add_parser("weights", help="the weights registry: list, info, verify")
-    we.add_argument("action", choices=("list", "info", "verify"))
+    we = sub.add_parser("weights", help="the weights registry: list, info, verify",
+                        description="Show and check weights: 'list' the registered ones, 'info' prints a "
+                                    "weights entry and its model card's summary as JSON, 'verify' checks each "
+                                    "file's sha256 against its record.")
+    we.add_argument("action", choices=("list", "info", "verify"), help="what to do")
     we.add_argument("names", nargs="*", metavar="NAME", help="registered names or paths (default: all)")
     we.set_defaults(func=_cmd_weights)
 
@@ -506,8 +515,8 @@ def _build_parser() -> argparse.ArgumentParser:
     lcidsub = lcid.add_subparsers(dest="what", metavar="WHAT", required=True)
     dl = lcidsub.add_parser("download", help="fetch a manifest's raw files from MAST (needs astroquery)")
     dl.add_argument("manifest", help="lcid-test, lcid-blurry or a manifest CSV")
-    dl.add_argument("out_dir")
-    dl.add_argument("--workers", type=int, default=4)
+    dl.add_argument("out_dir", help="directory that receives the <OBSID>_raw.fits files")
+    dl.add_argument("--workers", type=int, default=4, help="concurrent downloads (default 4)")
     dl.add_argument("--retries", type=int, default=2)
     dl.set_defaults(func=_cmd_lcid_download)
     sp = lcidsub.add_parser("split", help="split a manifest by body into train and test manifests",

@@ -319,7 +319,7 @@ def default_weights(architecture: str) -> WeightsEntry:
         also = f"; registered weights of it: {', '.join(have)}" if have else ""
         raise CelestialClassError(
             f"no weights are bundled for {architecture!r}: train some (celestialclass train --model "
-            f"{architecture}) and pass weights=OUT_DIR{also}")
+            f"{architecture}) and pass weights=OUT_DIR (--weights OUT_DIR on the command line){also}")
     return get_weights(info.default_weights)
 
 

@@ -233,3 +233,16 @@ def test_weights_info_is_json(capsys):
     assert main(["weights", "info", "default"]) == 0
     info = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(name))
     assert info["preprocess"]["subtract_bias"] is True and info["input_size"] == [1, 2048, 4096]
+
+
+def test_command_line_messages_name_what_to_type(tmp_path, raw_file, capsys):
+    assert main(["classify", str(tmp_path / "nomatch*_raw.fits"), str(raw_file), "--model", "resnet18"]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'nomatch*_raw.fits'} matches no file" in err
+    assert "no weights are bundled for 'resnet18'" in err and "--weights" in err
+    target = tmp_path / "jsim0001q_raw.fits"
+    args = ["simulate", "exposure", str(target), "--kind", "galaxy", "--instrument", "ACS/WFC", "--seed", "1"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 1
+    assert "--overwrite" in capsys.readouterr().err

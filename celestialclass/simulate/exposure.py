@@ -171,7 +171,8 @@ def simulate_exposure(path, kind: str, instrument: str, *, seed: int, filter: st
                          filter=filter, exptime=exptime, blurry=blurry, image=image)
     path = pathlib.Path(path)
     if path.exists() and not overwrite:
-        raise CelestialClassError("file exists; pass overwrite=True to replace it", path=path)
+        raise CelestialClassError("file exists; pass overwrite=True (--overwrite on the command line) to replace it",
+                                  path=path)
     if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
         raise CelestialClassError("output directory does not exist or cannot be written", path=path)
     layout = get_layout(plan.instrument)

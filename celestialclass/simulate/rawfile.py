@@ -250,7 +250,8 @@ def write_raw(path, images, instrument: str = "ACS/WFC", *, unit: str = "electro
         raise CelestialClassError(f"unit must be one of {_UNITS}, got {unit!r}")
     path = pathlib.Path(path)
     if path.exists() and not overwrite:
-        raise CelestialClassError("file exists; pass overwrite=True to replace it", path=path)
+        raise CelestialClassError("file exists; pass overwrite=True (--overwrite on the command line) to replace it",
+                                  path=path)
     if not path.parent.is_dir():
         raise CelestialClassError("output directory does not exist", path=path)
     gains = _per_amp(gain, "gain", layout, "gain")
