@@ -90,12 +90,13 @@ def _header_value(meta, *keys):
 
 def _resolve_entry(model: str, weights, sha256: str | None):
     """The weights entry a classifier of ``model`` with ``weights`` uses."""
-    from .weights import DEFAULT_WEIGHTS, default_weights, get_weights, resolve_weights
+    from .config import conf
+    from .weights import default_weights, get_weights, list_weights, resolve_weights
 
     if weights is not None:
         entry = resolve_weights(weights, sha256=sha256)
     elif model == "default":
-        entry = get_weights(DEFAULT_WEIGHTS)
+        entry = get_weights(conf.weights) if conf.weights in list_weights() else resolve_weights(conf.weights)
     else:
         entry = default_weights(model)  # unknown names fail here, listing the known ones
     if model != "default" and entry.architecture != model:
@@ -121,7 +122,8 @@ class CelestialClassifier:
     Parameters
     ----------
     model : str, optional
-        ``"default"`` (the registry's default weights) or a registered
+        ``"default"`` (the weights ``celestialclass.config.conf.weights``
+        names: the bundled ``"default"`` unless set otherwise) or a registered
         architecture (`celestialclass.models.list_models`), which then uses
         the weights it names as its default; with ``weights`` given, it must
         be the weights' architecture.
@@ -131,11 +133,13 @@ class CelestialClassifier:
         train``, or an ``http(s)`` URL (with ``sha256``). The sha256 is checked
         on every load.
     device : str, optional
-        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...; default
+        `celestialclass.config.conf` ``.device`` (``"auto"``).
     batch_size : int, optional
         Chips per forward pass.
     num_threads : int, optional
-        Torch threads during prediction (restored afterwards).
+        Torch threads during prediction (restored afterwards); default
+        ``conf.num_threads`` (0: torch's own).
     dtype : {'float32', 'bfloat16'}, optional
         ``'bfloat16'`` runs the forward pass in bf16 autocast (opt-in; faster
         where supported, probabilities within about 0.02 of float32's).
@@ -156,10 +160,14 @@ class CelestialClassifier:
     True
     """
 
-    def __init__(self, model: str = "default", weights=None, device: str = "auto", *, batch_size: int = 4,
+    def __init__(self, model: str = "default", weights=None, device: str | None = None, *, batch_size: int = 4,
                  num_threads: int | None = None, dtype: str = "float32", sha256: str | None = None):
+        from .config import conf
         from .engine import InferenceEngine
 
+        device = conf.device if device is None else device
+        if num_threads is None and int(conf.num_threads) > 0:
+            num_threads = int(conf.num_threads)
         entry = _resolve_entry(model, weights, sha256)
         self.entry = entry
         self.engine = InferenceEngine(entry.build_model(), entry.class_names, device, batch_size=batch_size,
@@ -391,7 +399,7 @@ _THREAD_ENVIRON = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_classifier(model: str = "default", weights: str | None = None, device: str = "auto"):
+def _cached_classifier(model: str = "default", weights: str | None = None, device: str | None = None):
     """A classifier per (model, weights, device), the last few kept (each holds a network)."""
     return CelestialClassifier(model=model, weights=weights, device=device)
 
@@ -476,7 +484,7 @@ def nothing_to_classify(inputs) -> str:
     return "no files to classify: " + ("; ".join(parts) if parts else "none given")
 
 
-def _classify_one(path, model, weights, hdu, device="auto"):
+def _classify_one(path, model, weights, hdu, device=None):
     """Rows for one file (used locally and on Dask workers, which cache their classifier)."""
     try:  # on a Dask worker, torch uses the worker's threads, no more
         import torch

@@ -246,3 +246,12 @@ def test_command_line_messages_name_what_to_type(tmp_path, raw_file, capsys):
     capsys.readouterr()
     assert main(args) == 1
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_defaults_come_from_astropy_configuration(trained_resnet):
+    from celestialclass.config import conf
+
+    with conf.set_temp("device", "cpu"), conf.set_temp("weights", str(trained_resnet)):
+        classifier = CelestialClassifier()
+        assert classifier.device == "cpu" and classifier.entry.architecture == "resnet18"
+    assert CelestialClassifier(device="cpu").name == "default"
