@@ -23,7 +23,7 @@ the bundled model card (the same simulator and filters). With ``--bank`` (the
 build's ``--bank``), it also simulates hybrid exposures of a few of the bank's
 images (seconds per exposure, and the fraction of their chips that show
 their object) and adds their simulation, training and evaluation. Each stage's
-estimate is printed beside the target (issue 7's 90 minutes; issue 17's 150
+estimate is printed beside the target (90 minutes; 150
 with a bank) and the bundled card's own timings (measured on the machine that
 built it). It is an estimate: on a
 machine whose speed drifted during the run it checked, it gave 80.6 min for a

@@ -102,7 +102,7 @@ def main(argv=None):
         end_to_end = median_ms(lambda: lite.predict(raw, hdu=4), args.repeat + 2)
         bare = median_ms(lambda: fits.getdata(raw, 4), 10)
         print(f"\nend to end (read, trim, preprocess, classify) with celestialnet-lite: {end_to_end:.1f} ms per chip; "
-              f"bare fits.getdata {bare:.1f} ms; ratio {end_to_end / bare:.1f} (issue 7's target <= 10)")
+              f"bare fits.getdata {bare:.1f} ms; ratio {end_to_end / bare:.1f} (target <= 10)")
 
         clf, x, hr_ms = results["hr-celestialnet", "LCID"]
         flops = 2 * summary("hr-celestialnet").macs

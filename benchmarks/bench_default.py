@@ -5,7 +5,7 @@ the built-in example raw file (ACS/WFC), with the weights shipped in the package
 
 - one chip: ``CelestialClassifier().predict(path, hdu=4)`` (open the raw file, read and trim the
   chip, subtract the bias, scale, classify) against ``fits.getdata(path, 4)`` of the same chip;
-  issue 7's target: at most 10x;
+  the target: at most 10x;
 - a whole file (both chips) against two ``getdata`` calls;
 - the split of the one-chip time into reading + preprocessing and the forward pass;
 - reading + preprocessing as the classifier does it (``Preprocess.read_image``: the scaling applied

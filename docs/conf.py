@@ -23,7 +23,8 @@ extensions += [  # noqa: F405
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "_generated"]  # noqa: F405
 html_title = f"{project} v{version}"
 html_theme_options = {"github_url": "https://github.com/celestialclass/celestialclass"}
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["celestialclass.css"]
 numpydoc_show_class_members = False
 automodapi_toctreedirnm = "api"
 

@@ -132,7 +132,11 @@ def _default_card(out):
          + f"; total {sum(card['timings_s'].values()) / 60:.0f} min on the 2-core machine that built it "
            "(``benchmarks/bench_build.py`` estimates another machine's). " + card.get("timings_note", "")),
     ]
-    (out / "default_facts.rst").write_text("\n".join(f":{k}: {v}" for k, v in facts) + "\n")
+    # A two-column table, not a field list: the theme squeezes field names into a narrow column.
+    lines = [".. list-table::", "   :widths: 24 76", "   :class: card-facts", ""]
+    for key, value in facts:
+        lines += [f"   * - {key}", f"     - {value}"]
+    (out / "default_facts.rst").write_text("\n".join(lines) + "\n")
     _default_targets(card, out)
 
 
