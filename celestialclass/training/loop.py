@@ -324,7 +324,8 @@ class _Run:
                 self.scaler.load_state_dict(saved["scaler"])
             torch.set_rng_state(saved["rng"]["rng.torch"])
             self.step, self.epoch, self.batch = (saved["progress"][k] for k in ("step", "epoch", "batch"))
-            self.dataset.assume_read(self._read_so_far())
+            if self.config.num_workers == 0:  # data-loading workers start each epoch with an empty cache
+                self.dataset.assume_read(self._read_so_far())
             if self.ctx.is_main:
                 _restore_log(self.log_path, self.step)
         elif self.config.resume:
