@@ -11,6 +11,21 @@ from ..utils.jsonio import dumps
 __all__ = ["evaluate", "write_report", "paper_table4", "plot_confusion", "plot_roc", "plot_training_log"]
 
 
+def _wrapped(title: str, width: int = 52) -> str:
+    """A plot title in lines that fit the figure (a long one was cut at its edges).
+
+    Examples
+    --------
+    >>> from celestialclass.evaluation.report import _wrapped
+    >>> print(_wrapped("resnet18, LCID-Resize: test.csv: 254 simulated chips; x86_64 cpu", 40))
+    resnet18, LCID-Resize: test.csv: 254
+    simulated chips; x86_64 cpu
+    """
+    import textwrap
+
+    return "\n".join(textwrap.wrap(title, width)) or title
+
+
 def _pyplot():
     from ..utils.optional import pyplot
 
@@ -33,7 +48,7 @@ def plot_confusion(confusion, path, title: str = "", class_names=("galaxy", "NSC
     ax.set_yticks([0, 1], class_names)
     ax.set_xlabel("Predicted label")
     ax.set_ylabel("True label")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(_wrapped(title), fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -50,7 +65,7 @@ def plot_roc(predictions, path, title: str = "") -> None:
     ax.plot([0, 1], [0, 1], ls=":", color="gray")
     ax.set_xlabel("False positive rate (galaxy called NSC)")
     ax.set_ylabel("True positive rate (NSC)")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(_wrapped(title), fontsize=9)
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
