@@ -726,12 +726,6 @@ class RawFile:
                                      for layout in chip.amplifiers), "raw sections kept")
         return CCDData(out, unit="adu", meta=header)
 
-    def describe(self) -> dict:
-        """What `describe_raw` reports of this file."""
-        from .describe import describe_raw
-
-        return describe_raw(self)
-
 
 def read_raw(path: RawSource, hdu: int | None = None, chip: int | None = None, *,
              trim: str = "lcid", subtract_bias: bool = False) -> CCDData | list[CCDData]:
