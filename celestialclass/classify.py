@@ -171,7 +171,7 @@ class CelestialClassifier:
         entry = _resolve_entry(model, weights, sha256)
         self.entry = entry
         self.engine = InferenceEngine(entry.build_model(), entry.class_names, device, batch_size=batch_size,
-                                      num_threads=num_threads, dtype=dtype,
+                                      num_threads=num_threads, dtype=dtype, temperature=entry.temperature,
                                       name=f"{entry.name} ({entry.architecture})")
         self.preprocess = entry.preprocess
         self.class_names = entry.class_names

@@ -182,6 +182,30 @@ def _cmd_default_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trust_lines(metrics: dict) -> list[str]:
+    """What an accuracy means: the shortcut baselines beside it, calibration and abstention (for `evaluate`)."""
+    def pct(value, interval=None):
+        text = f"{100 * value:.1f}%"
+        return text + (f" ({100 * interval[0]:.1f}-{100 * interval[1]:.1f})" if interval else "")
+
+    lines = []
+    names = {"majority": "majority class", "instrument": "instrument only", "filter": "filter only"}
+    baselines = metrics.get("baselines") or {}
+    if baselines:
+        lines.append("baselines on the same chips (rules fitted on them, an upper bound): " + ", ".join(
+            f"{names.get(k, k)} {pct(b['accuracy'], b.get('interval'))}" for k, b in baselines.items()))
+    calibration = metrics.get("calibration")
+    if calibration:
+        lines.append(f"calibration: expected calibration error {calibration['ece_before']:.3f} uncalibrated, "
+                     f"{calibration['ece_after']:.3f} at the weights' temperature {calibration['temperature']:.3g}")
+    abstention = metrics.get("abstention")
+    if abstention:
+        lines.append(f"abstention at the weights' min_confidence {abstention['min_confidence']:.3f}: "
+                     f"{pct(abstention['coverage'])} of chips answered, {pct(abstention['accuracy_answered'])} "
+                     f"of them right ({pct(abstention['accuracy_all'])} of all)")
+    return lines
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation.report import evaluate
 
@@ -204,6 +228,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"accuracy {100 * metrics['accuracy']:.2f}%{interval}, F1 galaxy {100 * metrics['f1']['galaxy']:.2f}%, "
           f"F1 NSC {100 * metrics['f1']['nsc']:.2f}%, recall {recall}, ROC AUC {metrics['roc_auc']:.3f} "
           f"on {metrics['n']} chips ({measured_on}); report in {args.out}")
+    for line in _trust_lines(metrics):
+        print(line)
     if args.paper_table:
         from astropy.table import Table
 

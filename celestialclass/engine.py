@@ -81,6 +81,9 @@ class ChipResult:
         chip could not be read.
     error : str or None
         Why the chip could not be read.
+    logits : `~numpy.ndarray` or None
+        The network's outputs before the softmax (and before the
+        temperature), one per class; None when the chip could not be read.
     preprocess_ms, classify_ms : float
         Time spent reading and preprocessing the chip, and its share of its
         batch's forward pass.
@@ -89,6 +92,7 @@ class ChipResult:
     key: object
     probabilities: np.ndarray | None
     error: str | None = None
+    logits: np.ndarray | None = None
     preprocess_ms: float = 0.0
     classify_ms: float = 0.0
 
@@ -101,6 +105,11 @@ class ChipResult:
 
 class InferenceEngine:
     """Batches preprocessed chips through a network and turns logits into probabilities.
+
+    The probabilities are ``softmax(logits / temperature)``: a temperature
+    fitted on validation objects (`celestialclass.training.fit_temperature`,
+    stored with the weights) makes them calibrated; 1 leaves the network's
+    own softmax.
 
     Parameters
     ----------
@@ -120,6 +129,8 @@ class InferenceEngine:
         ``'bfloat16'`` runs the forward pass in bf16 autocast.
     name : str, optional
         Used in error messages.
+    temperature : float, optional
+        Divides the logits before the softmax (1: none).
 
     Examples
     --------
@@ -133,11 +144,14 @@ class InferenceEngine:
     """
 
     def __init__(self, model, class_names, device: str = "auto", *, batch_size: int = 4,
-                 num_threads: int | None = None, dtype: str = "float32", name: str = "model"):
+                 num_threads: int | None = None, dtype: str = "float32", name: str = "model",
+                 temperature: float = 1.0):
         from .models import optimize_for_inference
 
         if dtype not in DTYPES:
             raise CelestialClassError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        if not (np.isfinite(temperature) and temperature > 0):
+            raise CelestialClassError(f"temperature must be a positive number, got {temperature!r}")
         if int(batch_size) < 1:
             raise CelestialClassError(f"batch_size must be at least 1, got {batch_size}")
         self.device = select_device(device)
@@ -147,6 +161,7 @@ class InferenceEngine:
         self.num_threads = num_threads
         self.dtype = dtype
         self.name = name
+        self.temperature = float(temperature)
 
     @contextlib.contextmanager
     def _threads(self):
@@ -162,8 +177,8 @@ class InferenceEngine:
         finally:
             torch.set_num_threads(previous)
 
-    def _forward(self, tensors) -> tuple[np.ndarray, float]:
-        """Probabilities of a batch of (1, rows, columns) tensors, and the forward pass's milliseconds."""
+    def _forward(self, tensors) -> tuple[np.ndarray, np.ndarray, float]:
+        """Logits and probabilities of a batch of (1, rows, columns) tensors, and the forward pass's ms."""
         import torch
 
         start = time.perf_counter()
@@ -178,8 +193,10 @@ class InferenceEngine:
         except RuntimeError as exc:
             raise ShapeError(f"{self.name} cannot classify inputs of shape {tuple(batch.shape)}: "
                              f"{str(exc).splitlines()[0]}") from None
-        probs = torch.softmax(logits.float(), dim=1).cpu().numpy().astype(np.float64)
-        return probs, (time.perf_counter() - start) * 1e3
+        logits = logits.float()
+        probs = torch.softmax(logits / self.temperature if self.temperature != 1 else logits, dim=1)
+        elapsed = (time.perf_counter() - start) * 1e3
+        return logits.cpu().numpy().astype(np.float64), probs.cpu().numpy().astype(np.float64), elapsed
 
     def run(self, chips: Iterable) -> Iterator[ChipResult]:
         """Classify a stream of chips, in order.
@@ -205,11 +222,11 @@ class InferenceEngine:
 
         def flush():
             if tensors:
-                probs, elapsed = self._forward(tensors)
-                rows = iter(probs)
+                logits, probs, elapsed = self._forward(tensors)
+                rows = iter(zip(logits, probs))
                 for result in pending:
                     if result.error is None:
-                        result.probabilities = next(rows)
+                        result.logits, result.probabilities = next(rows)
                         result.classify_ms = elapsed / len(tensors)
                 tensors.clear()
             done = list(pending)

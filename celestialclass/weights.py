@@ -206,6 +206,24 @@ class WeightsEntry:
         return self.card.get("metrics", {})
 
     @property
+    def temperature(self) -> float:
+        """The calibration temperature the probabilities are computed with (1 when the card has none).
+
+        ``softmax(logits / temperature)``; fitted on validation objects by
+        ``celestialclass train`` and ``celestialclass default-model``
+        (`celestialclass.training.fit_temperature`), recorded in the card's
+        ``calibration``.
+        """
+        import math
+
+        value = (self.card.get("calibration") or {}).get("temperature", 1.0)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
+                or value <= 0:
+            raise WeightsIntegrityError(f"the model card's calibration temperature {value!r} is not a positive "
+                                        "number", path=self.location)
+        return float(value)
+
+    @property
     def training_log(self) -> pathlib.Path | None:
         """The ``log.csv`` ``celestialclass train`` wrote beside local weights; None for bundled or remote ones."""
         if self.location.startswith(("package:", "http://", "https://")):

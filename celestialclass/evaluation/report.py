@@ -8,7 +8,8 @@ import numpy as np
 
 from ..utils.jsonio import dumps
 
-__all__ = ["evaluate", "write_report", "paper_table4", "plot_confusion", "plot_roc", "plot_training_log"]
+__all__ = ["evaluate", "write_report", "paper_table4", "plot_confusion", "plot_roc", "roc_points", "plot_reliability",
+           "plot_risk_coverage", "plot_training_log"]
 
 
 def _wrapped(title: str, width: int = 52) -> str:
@@ -54,19 +55,76 @@ def plot_confusion(confusion, path, title: str = "", class_names=("galaxy", "NSC
     plt.close(fig)
 
 
-def plot_roc(predictions, path, title: str = "") -> None:
-    """ROC curve of the NSC probability."""
-    from .metrics import roc_auc, roc_curve
+def plot_roc(curves, path, title: str = "") -> None:
+    """ROC curves of the NSC probability.
 
+    Parameters
+    ----------
+    curves : `~astropy.table.Table` or dict
+        A predictions table (columns ``true`` and ``prob_nsc``), or
+        ``{label: {"fpr": [...], "tpr": [...], "auc": float}}`` to draw
+        several (as a model card records them, `roc_points`).
+    """
+    if hasattr(curves, "colnames"):
+        curves = {"": roc_points(curves)}
     plt = _pyplot()
-    fpr, tpr = roc_curve(predictions["true"], predictions["prob_nsc"])
-    fig, ax = plt.subplots(figsize=(4, 4), dpi=120)
-    ax.plot(fpr, tpr, label=f"AUC = {roc_auc(predictions['true'], predictions['prob_nsc']):.3f}")
+    fig, ax = plt.subplots(figsize=(4.4, 4.2), dpi=120)
+    for label, curve in curves.items():
+        ax.plot(curve["fpr"], curve["tpr"], label=f"{label}{': ' if label else ''}AUC = {curve['auc']:.3f}")
     ax.plot([0, 1], [0, 1], ls=":", color="gray")
     ax.set_xlabel("False positive rate (galaxy called NSC)")
     ax.set_ylabel("True positive rate (NSC)")
     ax.set_title(_wrapped(title), fontsize=9)
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def roc_points(predictions) -> dict:
+    """The ROC curve of a predictions table as ``{"fpr", "tpr", "auc"}`` (rounded to 4 decimals, for a card)."""
+    from .metrics import roc_auc, roc_curve
+
+    keep = np.isfinite(np.asarray(predictions["prob_nsc"], float))
+    true, score = np.asarray(predictions["true"])[keep], np.asarray(predictions["prob_nsc"], float)[keep]
+    fpr, tpr = roc_curve(true, score)
+    return {"fpr": np.round(fpr, 4).tolist(), "tpr": np.round(tpr, 4).tolist(), "auc": roc_auc(true, score)}
+
+
+def plot_reliability(bins: dict, path, title: str = "") -> None:
+    """A reliability diagram: accuracy against confidence per bin, for each of ``bins``.
+
+    ``bins`` maps a label to `~celestialclass.evaluation.calibration.reliability_bins`.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.4, 4.2), dpi=120)
+    ax.plot([0.5, 1], [0.5, 1], ls=":", color="gray", label="calibrated")
+    for label, b in bins.items():
+        confidence, accuracy = np.asarray(b["confidence"], float), np.asarray(b["accuracy"], float)
+        filled = np.asarray(b["count"]) > 0
+        ax.plot(confidence[filled], accuracy[filled], marker="o", ms=3, label=label)
+    ax.set_xlim(0.5, 1.0)
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlabel("Confidence (largest class probability)")
+    ax.set_ylabel("Accuracy of the chips in the bin")
+    ax.set_title(_wrapped(title), fontsize=9)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_risk_coverage(curves: dict, path, title: str = "") -> None:
+    """Accuracy on the chips answered against the fraction answered (label -> ``{"coverage", "accuracy"}``)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.4, 4.2), dpi=120)
+    for label, curve in curves.items():
+        ax.plot(curve["coverage"], curve["accuracy"], label=label)
+    ax.set_xlim(0, 1.0)
+    ax.set_xlabel("Fraction of chips answered")
+    ax.set_ylabel("Accuracy on the chips answered")
+    ax.set_title(_wrapped(title), fontsize=9)
+    ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -117,31 +175,80 @@ def paper_table4(metrics: dict, predictions, model: str, data_set: str, measured
     return table
 
 
+def _trust(predictions, temperature: float, min_confidence: float | None) -> tuple[dict, dict]:
+    """Calibration and abstention figures of a predictions table, and the curves their plots draw."""
+    from ..schema import CLASS_NAMES
+    from .calibration import (abstention_summary, expected_calibration_error, reliability_bins, risk_coverage,
+                              softmax)
+
+    if not all(f"logit_{name}" in predictions.colnames for name in CLASS_NAMES):
+        return {}, {}
+    logits = np.stack([np.asarray(predictions[f"logit_{name}"], float) for name in CLASS_NAMES], axis=1)
+    keep = np.isfinite(logits).all(axis=1)
+    true, logits = np.asarray(predictions["true"], int)[keep], logits[keep]
+    if len(true) == 0:
+        return {}, {}
+    before, after = softmax(logits), softmax(logits, temperature)
+    bins = {"before": reliability_bins(true, before), "after": reliability_bins(true, after)}
+    coverage, accuracy, _ = risk_coverage(true, after)
+    at = {f"{c:.2f}": float(accuracy[int(np.ceil(c * len(true))) - 1]) for c in (0.5, 0.8, 0.9, 1.0)}
+    figures = {"calibration": {"temperature": float(temperature),
+                               "ece_before": expected_calibration_error(true, before),
+                               "ece_after": expected_calibration_error(true, after),
+                               "reliability": bins},
+               "risk_coverage": {"accuracy_at_coverage": at}}
+    if min_confidence is not None:
+        figures["abstention"] = abstention_summary(true, after, min_confidence)
+    return figures, {"bins": bins, "coverage": coverage, "accuracy": accuracy}
+
+
 def write_report(predictions, out_dir, *, model: str, data_set: str, measured_on: str,
-                 training_log=None, plots: bool = True, weights_sha256: str | None = None) -> dict:
+                 training_log=None, plots: bool = True, weights_sha256: str | None = None,
+                 temperature: float = 1.0, min_confidence: float | None = None) -> dict:
     """Write an evaluation report: ECSV tables, ``metrics.json`` and PNG plots.
 
     Files: ``predictions.ecsv``, ``metrics.json``, ``by_instrument.ecsv``,
     ``by_filter.ecsv``, ``table4.ecsv`` (and ``by_subtype.ecsv`` for simulated
-    chips); with ``plots``: ``confusion.png``,
-    ``roc.png`` and, given the training log, ``training.png``.
-    ``weights_sha256``, when given, is recorded in ``metrics.json``: it says
-    which weights the report belongs to. ``metrics["interval"]`` gives 95 %
-    confidence intervals of accuracy and recall by bootstrap over objects
-    (the manifest's ``ID``; `~celestialclass.evaluation.metrics.bootstrap_intervals`).
+    chips); with ``plots``: ``confusion.png``, ``roc.png``,
+    ``reliability.png`` (before and after calibration), ``risk_coverage.png``
+    and, given the training log, ``training.png``.
+
+    ``metrics.json`` holds `classification_metrics` and:
+
+    * ``interval``: 95 % confidence intervals of accuracy and recall by
+      bootstrap over objects (the manifest's ``ID``;
+      `~celestialclass.evaluation.metrics.bootstrap_intervals`);
+    * ``baselines``: the majority-class, instrument-only and filter-only
+      rules on the same chips, each with its interval
+      (`~celestialclass.evaluation.baselines.shortcut_baselines`);
+    * ``calibration``: the expected calibration error before
+      (``temperature`` 1) and after the weights' ``temperature``, and the
+      reliability bins;
+    * ``risk_coverage``: accuracy on the most confident 50, 80, 90 and 100 %
+      of chips, and, given ``min_confidence``, ``abstention``: the coverage
+      and accuracy on the chips answered at that threshold;
+    * ``roc``: the ROC curve's points; ``weights_sha256`` (when given):
+      which weights the report belongs to.
 
     Returns
     -------
     metrics : dict
     """
     from ..utils.files import atomic_path
+    from .baselines import shortcut_baselines
     from .metrics import bootstrap_intervals, breakdown, classification_metrics
 
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics = classification_metrics(predictions)
-    if "ID" in predictions.colnames and len(predictions):
-        metrics["interval"] = bootstrap_intervals(predictions, predictions["ID"])
+    groups = predictions["ID"] if "ID" in predictions.colnames and len(predictions) else None
+    if groups is not None:
+        metrics["interval"] = bootstrap_intervals(predictions, groups)
+    metrics["baselines"] = shortcut_baselines(predictions, groups=groups)
+    trust, curves = _trust(predictions, temperature, min_confidence)
+    metrics.update(trust)
+    if len(predictions):
+        metrics["roc"] = roc_points(predictions)
     metrics["preprocess_ms"] = float(np.mean(predictions["preprocess_ms"]))
     metrics["classify_ms"] = float(np.mean(predictions["classify_ms"]))
     metrics["measured_on"] = measured_on
@@ -161,6 +268,13 @@ def write_report(predictions, out_dir, *, model: str, data_set: str, measured_on
         title = f"{model}, {data_set}: {measured_on}"
         plot_confusion(metrics["confusion"], out_dir / "confusion.png", title)
         plot_roc(predictions, out_dir / "roc.png", title)
+        if curves:
+            t = metrics["calibration"]
+            plot_reliability({f"uncalibrated (ECE {t['ece_before']:.3f})": curves["bins"]["before"],
+                              f"T = {t['temperature']:.2f} (ECE {t['ece_after']:.3f})": curves["bins"]["after"]},
+                             out_dir / "reliability.png", title)
+            plot_risk_coverage({model: {"coverage": curves["coverage"], "accuracy": curves["accuracy"]}},
+                               out_dir / "risk_coverage.png", title)
         if training_log is not None and pathlib.Path(training_log).exists():
             plot_training_log(training_log, out_dir / "training.png")
     return metrics
@@ -215,6 +329,8 @@ def evaluate(weights, manifest, data_dir, out_dir, *, batch_size: int = 4, devic
     measured_on = (f"{source}: {len(dataset)} {'simulated ' if simulated else ''}chips; "
                    f"{platform.machine()} {device}")
     data_set = "LCID-Resize" if preprocess.resize else "LCID"
+    calibration = classifier.entry.card.get("calibration") or {}
     return write_report(predictions, out_dir, model=classifier.entry.architecture, data_set=data_set,
                         measured_on=measured_on, training_log=classifier.entry.training_log, plots=plots,
-                        weights_sha256=classifier.weights_sha256)
+                        weights_sha256=classifier.weights_sha256, temperature=classifier.entry.temperature,
+                        min_confidence=calibration.get("min_confidence"))

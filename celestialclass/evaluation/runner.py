@@ -23,7 +23,9 @@ def predict(engine, dataset, *, show_progress=None):
     table : `~astropy.table.Table`
         The dataset's manifest columns plus ``true``, ``predicted`` (class
         indices in `celestialclass.schema.CLASS_NAMES`), ``prob_galaxy``,
-        ``prob_nsc`` (found by class name in the engine's outputs),
+        ``prob_nsc`` (found by class name in the engine's outputs, after its
+        calibration temperature), ``logit_galaxy``, ``logit_nsc`` (before
+        it: what calibration is fitted and judged on),
         ``preprocess_ms`` (reading the raw file, trimming, scaling) and
         ``classify_ms`` (the forward pass, per chip of its batch).
     """
@@ -37,11 +39,16 @@ def predict(engine, dataset, *, show_progress=None):
     results = list(engine.run(chips))
     probs = np.array([[r.probability(engine.class_names, name) for name in CLASS_NAMES] for r in results])
     probs = probs.reshape(n, len(CLASS_NAMES))
+    nan = np.full(len(engine.class_names), np.nan)
+    logits = np.array([[(r.logits if r.logits is not None else nan)[engine.class_names.index(name)]
+                        for name in CLASS_NAMES] for r in results]).reshape(n, len(CLASS_NAMES))
     table = Table(dataset.manifest, copy=True)
     table["true"] = np.asarray(dataset.labels, int)
     table["predicted"] = probs.argmax(1)
     table["prob_galaxy"] = probs[:, CLASS_NAMES.index("galaxy")]
     table["prob_nsc"] = probs[:, CLASS_NAMES.index("nsc")]
+    for name in CLASS_NAMES:
+        table[f"logit_{name}"] = logits[:, CLASS_NAMES.index(name)]
     table["preprocess_ms"] = [r.preprocess_ms for r in results]
     table["classify_ms"] = [r.classify_ms for r in results]
     return table

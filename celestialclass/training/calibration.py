@@ -1,141 +1,160 @@
-"""Calibrate a trained model's decision threshold on held-out chips.
+"""Calibrate a trained model's probabilities by temperature scaling, on validation objects.
 
-A network trained with cross-entropy calls a chip NSC when its NSC probability
-passes 0.5. `calibrate` measures, on chips of bodies that training never saw
-(the validation split), the threshold at which accuracy is highest, and folds
-it into the last layer's bias, so the calibrated weights are an ordinary model
-whose 0.5 is that threshold. It helps a model whose probabilities are biased
-towards one class; with a few hundred chips the chosen threshold is noisy, and
-for the default model's build it did not help (see :ref:`default-model`).
+A network trained with cross-entropy is often over- or under-confident: of
+the chips it calls NSC with ``p = 0.9``, far fewer or more than 90 % may be.
+Temperature scaling (Guo et al. 2017) divides the logits by one number ``T``
+fitted to minimise the negative log-likelihood on chips of objects training
+never saw (the validation split). It changes no label (the largest logit
+stays the largest) and no ROC curve, only what the probabilities say.
+
+``celestialclass train`` (with ``--validation``) and ``celestialclass
+default-model`` fit it at the end of training and record it in the model
+card's ``calibration``; every inference path then applies it
+(`celestialclass.weights.WeightsEntry.temperature`,
+`celestialclass.engine.InferenceEngine`).
 """
 
 from __future__ import annotations
 
-import json
-import math
 import pathlib
-import shutil
 
 import numpy as np
 
 from ..exceptions import CelestialClassError
 
-__all__ = ["best_threshold", "calibrate"]
+__all__ = ["fit_temperature", "calibration_record", "calibrate"]
 
-#: Thresholds tried: 0.01, 0.02, ..., 0.99.
-THRESHOLDS = np.round(np.arange(1, 100) / 100, 2)
+#: Temperatures searched (a bounded search over log T).
+TEMPERATURE_RANGE = (0.05, 20.0)
+
+#: Fraction of chips ``min_confidence`` is chosen to answer on the validation objects.
+ANSWERED_FRACTION = 0.9
 
 
-def best_threshold(true, prob_nsc) -> float:
-    """The NSC-probability threshold at which most chips are right (the middle of the best ones).
+def _nll(logits, true, temperature):
+    from ..evaluation.calibration import softmax
+
+    p = softmax(logits, temperature)[np.arange(len(true)), true]
+    return float(-np.mean(np.log(np.clip(p, 1e-300, None))))
+
+
+def fit_temperature(logits, true) -> float:
+    """The temperature that minimises the negative log-likelihood of ``true`` under ``softmax(logits / T)``.
 
     Parameters
     ----------
+    logits : array-like, shape (n, classes)
     true : array-like of int
-        True class indices (0 galaxy, 1 NSC).
-    prob_nsc : array-like of float
-        NSC probabilities.
 
     Returns
     -------
-    threshold : float
-        One of 0.01, 0.02, ..., 0.99; 0.5 when there are no chips. Of the
-        thresholds that tie for the highest accuracy, the median (a threshold
-        at the edge of a plateau would follow single chips).
+    temperature : float
+        In `TEMPERATURE_RANGE`; 1 for no chips.
 
     Examples
     --------
-    >>> from celestialclass.training.calibration import best_threshold
-    >>> best_threshold([0, 0, 1, 1], [0.1, 0.2, 0.35, 0.9])  # all right from 0.20 to 0.34
-    0.27
+    >>> import numpy as np
+    >>> from celestialclass.training.calibration import fit_temperature
+    >>> rng = np.random.default_rng(0)
+    >>> true = rng.integers(0, 2, 2000)
+    >>> margin = rng.normal(1.0, 1.0, 2000) * np.where(true == 1, 1, -1)  # calibrated at T = 1
+    >>> logits = np.stack([-margin, margin], axis=1) * 3      # three times too confident
+    >>> round(fit_temperature(logits, true), 1)
+    3.0
     """
-    true = np.asarray(true, dtype=int)
-    prob = np.asarray(prob_nsc, dtype=float)
-    if true.size == 0:
-        return 0.5
-    accuracy = ((prob[None, :] > THRESHOLDS[:, None]) == (true[None, :] == 1)).mean(axis=1)
-    best = THRESHOLDS[accuracy == accuracy.max()]
-    return float(best[(len(best) - 1) // 2])
+    from scipy.optimize import minimize_scalar
+
+    logits = np.asarray(logits, float)
+    true = np.asarray(true, int)
+    keep = np.isfinite(logits).all(axis=1)
+    logits, true = logits[keep], true[keep]
+    if len(true) == 0:
+        return 1.0
+    low, high = np.log(TEMPERATURE_RANGE)
+    result = minimize_scalar(lambda log_t: _nll(logits, true, np.exp(log_t)), bounds=(low, high),
+                             method="bounded", options={"xatol": 1e-6})
+    return float(np.exp(result.x))
 
 
-def _last_linear(model, weights):
-    from torch import nn
-
-    if any(hasattr(m, "member_logits") for m in model.modules()):
-        raise CelestialClassError(f"{type(model).__name__} averages the probabilities of several members: no one "
-                                  "layer's bias can carry a threshold on their mean, so it cannot be calibrated",
-                                  path=weights)
-    layers = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not layers or layers[-1].out_features != 2 or layers[-1].bias is None:
-        raise CelestialClassError(f"{type(model).__name__} has no final two-class linear layer with a bias to "
-                                  "calibrate", path=weights)
-    return layers[-1]
-
-
-def calibrate(weights, manifest, data_dir, out_dir, *, show_progress: bool | None = None) -> dict:
-    """Fold the threshold most accurate on ``manifest``'s chips into a trained model's weights.
+def calibration_record(predictions, measured_on: str) -> dict:
+    """Fit the temperature on a predictions table of validation chips and say what it did there.
 
     Parameters
     ----------
-    weights : str or path-like
-        Trained weights (`celestialclass.weights.resolve_weights`), e.g. a
-        ``celestialclass train`` output directory.
+    predictions : `~astropy.table.Table`
+        From `celestialclass.evaluation.runner.predict`, with ``logit_*``
+        columns and the manifest's ``ID`` (objects).
+    measured_on : str
+        What the chips are (``validation.csv: 242 chips``).
+
+    Returns
+    -------
+    record : dict
+        ``method`` (``"temperature"``), ``temperature``, ``fitted_on``,
+        ``chips``, ``objects``, the expected calibration error and negative
+        log-likelihood there before and after, and ``min_confidence``: the
+        confidence that answers `ANSWERED_FRACTION` of these chips once
+        calibrated (a starting point for ``predict(..., min_confidence=...)``).
+    """
+    from ..evaluation.calibration import confidence_for_coverage, expected_calibration_error, softmax
+    from ..schema import CLASS_NAMES
+
+    logits = np.stack([np.asarray(predictions[f"logit_{name}"], float) for name in CLASS_NAMES], axis=1)
+    true = np.asarray(predictions["true"], int)
+    keep = np.isfinite(logits).all(axis=1)
+    if not keep.any():
+        raise CelestialClassError("no chips to calibrate on: none of them could be classified")
+    logits, true = logits[keep], true[keep]
+    temperature = fit_temperature(logits, true)
+    before, after = softmax(logits), softmax(logits, temperature)
+    objects = len(set(np.asarray(predictions["ID"]).astype(str)[keep])) if "ID" in predictions.colnames else None
+    return {"method": "temperature", "temperature": temperature, "fitted_on": measured_on,
+            "chips": int(keep.sum()), "objects": objects,
+            "ece_before": expected_calibration_error(true, before),
+            "ece_after": expected_calibration_error(true, after),
+            "nll_before": _nll(logits, true, 1.0), "nll_after": _nll(logits, true, temperature),
+            "min_confidence": confidence_for_coverage(after, ANSWERED_FRACTION),
+            "answered_fraction": ANSWERED_FRACTION}
+
+
+def calibrate(weights, manifest, data_dir, *, show_progress: bool | None = None) -> dict:
+    """Fit a trained run's temperature on ``manifest``'s chips and record it in its model card.
+
+    Parameters
+    ----------
+    weights : path-like
+        A ``celestialclass train`` output directory (its ``model_card.json``
+        receives the ``calibration`` record; the weights file is not
+        touched, so its sha256 stays).
     manifest : `~astropy.table.Table`
-        Held-out chips (of bodies the model never saw in training).
+        Validation chips: of objects the model never saw in training, and
+        never the ones a result will be reported on.
     data_dir : path-like
         Directory of their raw files.
-    out_dir : path-like
-        Receives ``model.safetensors`` (the calibrated weights),
-        ``model_card.json`` (the card, with a ``calibration`` record and the new
-        sha256) and a copy of the training log.
 
     Returns
     -------
     card : dict
-        The calibrated model's card. Its ``calibration`` gives the
-        ``threshold`` chosen, the ``logit_offset`` added to the NSC logit,
-        the chips and bodies it was measured on, and their accuracy before
-        and after.
+        The run's card, with ``calibration`` (`calibration_record`).
     """
-    import torch
-
-    from ..cards import write_card
+    from ..cards import read_card, write_card
     from ..datasets import ChipDataset
     from ..engine import InferenceEngine
     from ..evaluation.runner import predict
-    from ..utils.files import atomic_path
-    from ..weights import resolve_weights, save_weights
+    from ..weights import resolve_weights
 
+    card_path = pathlib.Path(weights) / "model_card.json"
+    if not card_path.is_file():
+        raise CelestialClassError("not a training output directory (no model_card.json)", path=weights)
     if len(manifest) == 0:
         raise CelestialClassError("no chips to calibrate on: the manifest is empty",
                                   path=manifest.meta.get("source", "manifest"))
     entry = resolve_weights(weights)
-    model, preprocess, card = entry.build_model(), entry.preprocess, entry.card
-    last = _last_linear(model, weights)  # refuse a model that cannot carry a threshold before classifying
-    dataset = ChipDataset(manifest, data_dir, preprocess)
-    engine = InferenceEngine(model, entry.class_names, "cpu", name=entry.name)
+    engine = InferenceEngine(entry.build_model(), entry.class_names, "cpu", name=entry.name)
+    dataset = ChipDataset(manifest, data_dir, entry.preprocess)
     predictions = predict(engine, dataset, show_progress=show_progress)
-    true, prob = np.asarray(predictions["true"]), np.asarray(predictions["prob_nsc"])
-    threshold = best_threshold(true, prob)
-    offset = -math.log(threshold / (1 - threshold))
-    with torch.no_grad():
-        last.bias[1] += offset
-    out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    sha256 = save_weights(model.state_dict(), out / "model.safetensors",
-                          {"architecture": card["architecture"], "preprocess": preprocess.to_dict()})
-    log = entry.training_log
-    if log is not None:
-        with atomic_path(out / "log.csv") as tmp:
-            shutil.copyfile(log, tmp)
-    card = json.loads(json.dumps(card))  # a copy
-    card["weights"] = {"file": "model.safetensors", "sha256": sha256}
-    card["calibration"] = {
-        "threshold": threshold, "logit_offset": offset,
-        "measured_on": f"{pathlib.Path(str(manifest.meta.get('source', 'manifest'))).name}: {len(dataset)} chips "
-                       f"of {len(set(dataset.manifest['ID']))} bodies",
-        "accuracy_before": float(((prob > 0.5) == (true == 1)).mean()),
-        "accuracy_after": float(((prob > threshold) == (true == 1)).mean()),
-    }
-    write_card(out / "model_card.json", card)
+    source = pathlib.Path(str(manifest.meta.get("source", "manifest"))).name
+    card = read_card(card_path)
+    card["calibration"] = calibration_record(predictions, f"{source}: {len(dataset)} chips")
+    write_card(card_path, card)
     return card

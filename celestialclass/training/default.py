@@ -18,10 +18,9 @@ with the same files):
 6. ``bundle/``: ``default.safetensors`` and ``default.json`` (the model card),
    ready to copy into ``celestialclass/data/weights/``.
 
-Both models decide at a probability of 0.5. The two builds before seed 21
-calibrated the threshold on the validation bodies
-(`celestialclass.training.calibrate`), and in both that cost the held-out
-bodies about two points.
+Both models decide at a probability of 0.5; their probabilities are
+calibrated by a temperature fitted on the validation bodies
+(`celestialclass.training.calibrate`), which moves no label.
 """
 
 from __future__ import annotations
@@ -153,18 +152,21 @@ def _summary(table) -> dict:
 
 
 def _train_stage(name, out, manifest, data_dir, *, recipe, seed, epochs, validation, show_progress, command):
+    """Train (or resume) one run; a complete run without a calibration (older builds) is calibrated."""
     from ..cards import read_card
+    from .calibration import calibrate
     from .loop import train
 
     card_path = out / "model_card.json"
-    if card_path.exists():
+    card = read_card(card_path) if card_path.exists() else None
+    if card is None or not card["training"]["complete"]:
+        train(name, manifest, data_dir, out, recipe=recipe, seed=seed, epochs=epochs,
+              validation=validation if len(validation) else None,
+              resume=(out / "checkpoint.safetensors").exists(), show_progress=show_progress, command=command)
         card = read_card(card_path)
-        if card["training"]["complete"]:
-            return card
-    train(name, manifest, data_dir, out, recipe=recipe, seed=seed, epochs=epochs,
-          validation=validation if len(validation) else None,
-          resume=(out / "checkpoint.safetensors").exists(), show_progress=show_progress, command=command)
-    return read_card(card_path)
+    if "calibration" not in card and len(validation):
+        card = calibrate(out, validation, data_dir, show_progress=show_progress)
+    return card
 
 
 def _evaluate_stage(weights, weights_sha256, manifest, data_dir, out, show_progress):
@@ -175,16 +177,20 @@ def _evaluate_stage(weights, weights_sha256, manifest, data_dir, out, show_progr
     """
     from ..evaluation.report import evaluate
 
+    from ..weights import resolve_weights
+
     metrics_path = out / "metrics.json"
     if metrics_path.exists():
         saved = json.loads(metrics_path.read_text())
-        if saved.get("weights_sha256") == weights_sha256:
+        temperature = (saved.get("calibration") or {}).get("temperature")
+        if saved.get("weights_sha256") == weights_sha256 and temperature == resolve_weights(weights).temperature:
             return saved
     return evaluate(weights, manifest, data_dir, out, show_progress=show_progress)
 
 
 def _headline(metrics: dict) -> dict:
-    keep = ("n", "accuracy", "interval", "f1", "precision", "recall", "confusion", "roc_auc", "measured_on")
+    keep = ("n", "accuracy", "interval", "f1", "precision", "recall", "confusion", "roc_auc", "baselines",
+            "calibration", "risk_coverage", "abstention", "roc", "measured_on")
     return {k: metrics[k] for k in keep if k in metrics}
 
 
@@ -248,6 +254,9 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
 
     command = f"celestialclass default-model {out} --seed {build.seed}" + (
         f" --bank {build.bank}" if build.bank else "")
+    # The bundle's card names no directory of the machine that built it.
+    bundle_command = f"celestialclass default-model BUILD_DIR --seed {build.seed}" + (
+        " --bank BANK_DIR" if build.bank else "")
     sim, blurry = out / "sim", out / "blurry"
     timed("simulate", lambda: simulate_dataset(sim, build.bodies, build.exposures_per_body, seed=build.seed,
                                                blurry_fraction=build.blurry_fraction, jobs=jobs,
@@ -320,7 +329,9 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
                      else ("simulated exposures (celestialclass.simulate): parametric bodies, and hybrid exposures "
                            "whose morphology comes from real images of the bank named under 'bank'; no real HST "
                            "data"),
-                     "command": command},
+                     "command": bundle_command,
+                     "manifest": {**model_card["training"]["manifest"], "source": "train.csv"}},
+        "calibration": model_card.get("calibration"),
         "simulator": {"version": SIMULATOR_VERSION, "celestialclass": __version__, "seed": build.seed,
                       "blurry_seed": build.seed + 1, "bodies": build.bodies,
                       "exposures_per_body": build.exposures_per_body, "blurry_bodies": build.blurry_bodies,
@@ -337,17 +348,20 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
         "baseline": {"architecture": baseline_card["architecture"], "input_size": baseline_card["input_size"],
                      "recipe": baseline_card["training"]["recipe"],
                      "weights_sha256": baseline_card["weights"]["sha256"],
+                     "calibration": baseline_card.get("calibration"),
                      "metrics": metrics["baseline"]},
         "timings_s": timings,
         "software": software_versions(),
         "note": ("Trained only on simulated exposures (celestialclass.simulate); every metric here is measured "
-                 "on simulated bodies it never saw, not on LCID or any real HST data."),
+                 "on simulated bodies it never saw, not on LCID or any real HST data. Its probabilities are "
+                 "calibrated (temperature scaling) on the validation bodies, which is simulated data too."),
     }
     if bank is not None:
         card["metrics"]["held_out_real"] = metrics["model"]["held_out_real"]
         card["splits"]["test_real"] = _summary(shown["hybrid_test"])
         card["bank"] = {
-            "source": bank.meta.get("source"), "images": len(bank), "objects": len(set(bank["object"])),
+            "source": pathlib.Path(str(bank.meta.get("source"))).name, "images": len(bank),
+            "objects": len(set(bank["object"])),
             "groups": len(set(bank["group"])), "bank_sha256": bank.meta.get("sha256"),
             "reserved_sha256": bank.meta.get("reserved_sha256"),
             "note": "the bank's real images were seen in training as hybrid exposures, those of its held-out "

@@ -459,11 +459,19 @@ class _Run:
         result = {"steps": self.step, "epochs": self.epoch, "complete": complete, "metrics": {"train": self.last}}
         if not self.ctx.is_main:
             return result
+        from ..evaluation.metrics import classification_metrics
+        from .calibration import calibration_record
+
         metrics = {"train_last_step": self.last}
+        calibration = None
         if validation is not None and complete:
-            metrics["validation"] = self._validate(validation)
+            predictions, measured_on = self._validate(validation)
+            metrics["validation"] = classification_metrics(predictions)
+            calibration = calibration_record(predictions, measured_on)
         weights_path = self.out_dir / "model.safetensors"
         card = self._card(metrics, complete)
+        if calibration is not None:
+            card["calibration"] = calibration
         sha256 = save_weights(self.net.state_dict(), weights_path,
                               {"architecture": self.info.name, "preprocess": self.preprocess.to_dict()})
         card["weights"] = {"file": weights_path.name, "sha256": sha256}
@@ -472,17 +480,19 @@ class _Run:
                       metrics=metrics)
         return result
 
-    def _validate(self, validation) -> dict:
-        """Metrics of the trained model on ``validation``, measured by the engine users' classifiers run."""
+    def _validate(self, validation):
+        """Predictions on ``validation`` (by the engine users' classifiers run), and what they were measured on."""
+        import pathlib
+
         from ..datasets import ChipDataset, load_manifest
         from ..engine import InferenceEngine
-        from ..evaluation.metrics import classification_metrics
         from ..evaluation.runner import predict
 
         table = validation if hasattr(validation, "colnames") else load_manifest(validation)
         dataset = ChipDataset(table, self.data_dir, self.preprocess, on_error=self.config.on_error)
         engine = InferenceEngine(self.net, self.info.class_names, self.ctx.device, name=self.info.name)
-        return classification_metrics(predict(engine, dataset))
+        source = pathlib.Path(str(table.meta.get("source", "validation"))).name
+        return predict(engine, dataset), f"{source}: {len(dataset)} chips"
 
     def _card(self, metrics: dict, complete: bool) -> dict:
         """The model card of this run (without its weights record)."""

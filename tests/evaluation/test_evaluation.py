@@ -47,7 +47,7 @@ def test_evaluate_command_writes_report(mock_lcid, tmp_path, capsys):
     assert "ResNet" in out and "86.27" in out  # the paper's LCID-Resize row, as published
     assert "simulated chips" in out
     for name in ("predictions.ecsv", "metrics.json", "by_instrument.ecsv", "by_filter.ecsv", "table4.ecsv",
-                 "confusion.png", "roc.png", "training.png"):
+                 "confusion.png", "roc.png", "training.png", "reliability.png", "risk_coverage.png"):
         assert (report / name).stat().st_size > 0, name
     metrics = json.loads((report / "metrics.json").read_text())
     predictions = Table.read(report / "predictions.ecsv")
@@ -55,3 +55,49 @@ def test_evaluate_command_writes_report(mock_lcid, tmp_path, capsys):
     assert metrics["accuracy"] == pytest.approx(float(np.mean(predictions["true"] == predictions["predicted"])))
     assert (predictions["preprocess_ms"] > 0).all() and (predictions["classify_ms"] > 0).all()
     np.testing.assert_allclose(predictions["prob_galaxy"] + predictions["prob_nsc"], 1, rtol=1e-6)
+    # What the accuracy means: baselines, calibration, risk against coverage, printed and recorded.
+    assert "baselines on the same chips" in out and "instrument only" in out and "calibration:" in out
+    true = np.asarray(predictions["true"])
+    majority = max(np.mean(true == 0), np.mean(true == 1))
+    assert metrics["baselines"]["majority"]["accuracy"] == pytest.approx(majority)
+    assert metrics["baselines"]["instrument"]["accuracy"] >= majority
+    assert metrics["calibration"]["temperature"] == 1.0  # trained without validation: no temperature
+    assert metrics["calibration"]["ece_before"] == metrics["calibration"]["ece_after"]
+    assert metrics["risk_coverage"]["accuracy_at_coverage"]["1.00"] == pytest.approx(metrics["accuracy"])
+    assert len(metrics["roc"]["fpr"]) == len(metrics["roc"]["tpr"]) == 9
+    assert np.isfinite(predictions["logit_nsc"]).all()
+
+
+def test_calibration_measures_by_hand():
+    from celestialclass.evaluation.calibration import (abstention_summary, expected_calibration_error,
+                                                       reliability_bins, risk_coverage)
+
+    true = [0, 0, 1, 1, 1]
+    probs = [[0.95, 0.05], [0.6, 0.4], [0.3, 0.7], [0.55, 0.45], [0.02, 0.98]]
+    bins = reliability_bins(true, probs, n_bins=5)  # edges 0, .2, .4, .6, .8, 1
+    assert bins["count"] == [0, 0, 2, 1, 2]
+    assert bins["accuracy"][2] == pytest.approx(0.5) and bins["confidence"][2] == pytest.approx(0.575)
+    # |0.5 - 0.575| * 2 + |1 - 0.7| * 1 + |1 - 0.965| * 2, over 5 chips
+    expected = (0.075 * 2 + 0.3 + 0.035 * 2) / 5
+    assert expected_calibration_error(true, probs, n_bins=5) == pytest.approx(expected)
+    coverage, accuracy, confidence = risk_coverage(true, probs)
+    assert coverage.tolist() == [0.2, 0.4, 0.6, 0.8, 1.0]
+    assert accuracy[-1] == pytest.approx(0.8) and confidence[0] == pytest.approx(0.98)
+    summary = abstention_summary(true, probs, 0.65)
+    assert summary["coverage"] == pytest.approx(0.6) and summary["accuracy_answered"] == 1.0
+    assert summary["accuracy_all"] == pytest.approx(0.8)
+
+
+def test_shortcut_baselines_are_best_rules_with_intervals():
+    from celestialclass.evaluation.baselines import shortcut_baselines
+
+    table = Table({"true": [1, 1, 1, 0, 0, 0, 1], "Instrument": ["ACS/WFC"] * 3 + ["WFC3/UVIS"] * 4,
+                   "Filter": ["F606W", "F814W"] * 3 + ["F606W"]})
+    b = shortcut_baselines(table, groups=["a", "a", "b", "c", "d", "d", "e"])
+    assert b["majority"] == {"accuracy": pytest.approx(4 / 7), "rule": "nsc", "interval": b["majority"]["interval"]}
+    assert b["instrument"]["rule"] == {"ACS/WFC": "nsc", "WFC3/UVIS": "galaxy"}
+    assert b["instrument"]["accuracy"] == pytest.approx(6 / 7)
+    low, high = b["instrument"]["interval"]
+    assert 0 <= low <= 6 / 7 <= high <= 1
+    assert set(b) == {"majority", "instrument", "filter"}
+    assert shortcut_baselines(Table({"true": np.array([], int)})) == {}

@@ -128,6 +128,10 @@ def test_manifest_has_coverage(mock_lcid):
     assert np.all((table["Coverage"] >= 0) & (table["Coverage"] <= 1))
 
 
+def entry_temperature(card_path):
+    return resolve_weights(card_path).temperature
+
+
 def test_build_in_miniature_is_resumable_and_complete(tmp_path):
     build = DefaultBuild(seed=3, bodies=6, exposures_per_body=1, blurry_bodies=2, validation_fraction=0.2,
                          test_fraction=0.3, min_coverage=0.0, min_visibility=0.0, epochs=1)
@@ -142,6 +146,17 @@ def test_build_in_miniature_is_resumable_and_complete(tmp_path):
         assert key in card["metrics"]["held_out"] and key in card["metrics"]["blurry"]
         assert key in card["baseline"]["metrics"]["held_out"]
     assert card["baseline"]["architecture"] == "resnet18" and card["baseline"]["input_size"] == [1, 224, 448]
+    # Calibrated on the validation bodies; every set reports what its accuracy means.
+    for calibration in (card["calibration"], card["baseline"]["calibration"]):
+        assert calibration["method"] == "temperature" and calibration["fitted_on"].startswith("validation")
+    assert entry_temperature(tmp_path / "bundle" / "default.json") == card["calibration"]["temperature"]
+    for key in ("baselines", "calibration", "risk_coverage", "abstention", "roc", "interval"):
+        assert key in card["metrics"]["held_out"], key
+    assert card["metrics"]["held_out"]["calibration"]["temperature"] == card["calibration"]["temperature"]
+    # The bundle's card names no directory of the machine that built it.
+    assert card["training"]["command"] == "celestialclass default-model BUILD_DIR --seed 3"
+    assert card["training"]["manifest"]["source"] == "train.csv"
+    assert str(tmp_path) not in json.dumps(card)
     splits = card["splits"]
     assert splits["train"]["chips"] + splits["validation"]["chips"] + splits["test"]["chips"] == 12
     assert splits["blurry"]["chips"] == 4
@@ -171,8 +186,10 @@ def test_build_in_miniature_is_resumable_and_complete(tmp_path):
     other = train("celestialnet-lite-x2", load_manifest(tmp_path / "train.csv"), tmp_path / "sim", tmp_path / "model",
                   recipe="default", seed=4, epochs=1)
     assert other["sha256"] != card["weights"]["sha256"]
+    assert "calibration" not in read_card(tmp_path / "model" / "model_card.json")
     rebuilt = build_default_model(tmp_path, build, jobs=1, show_progress=False, log=lines.append)
     assert rebuilt["weights"]["sha256"] == other["sha256"]
+    assert rebuilt["calibration"]["method"] == "temperature"  # trained without validation: calibrated by the build
     assert json.loads(report.read_text())["weights_sha256"] == other["sha256"]
     with pytest.raises(CelestialClassError, match="other settings"):
         build_default_model(tmp_path, DefaultBuild(seed=4, bodies=6, exposures_per_body=1, blurry_bodies=2),
