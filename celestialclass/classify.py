@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .exceptions import CelestialClassError, InputError, ShapeError
-from .schema import CLASS_DISPLAY, LCID_SHAPE
+from .schema import CLASS_DISPLAY, LCID_SHAPE, UNCERTAIN
 
 __all__ = ["CelestialClassifier", "Prediction", "classify_ccd", "classify_files", "expand_paths",
            "RESULT_COLUMNS", "RESULT_DESCRIPTIONS", "FITS_KEYWORDS"]
@@ -26,7 +26,7 @@ RESULT_COLUMNS = ("source", "hdu", "ccdchip", "instrument", "filter", "label", "
                   "model", "weights_sha256", "error")
 #: Header keywords `classify_ccd` writes.
 FITS_KEYWORDS = {
-    "CCLABEL": "class: galaxy or nsc (nebula/star cluster)",
+    "CCLABEL": "class: galaxy, nsc (nebula/star cluster), uncertain",
     "CCPROB": "probability of CCLABEL",
     "CCPNSC": "probability of nsc",
     "CCMODEL": "celestialclass model (weights name)",
@@ -41,7 +41,8 @@ class Prediction:
     Attributes
     ----------
     label : str
-        ``"galaxy"`` or ``"nsc"`` (nebula/star cluster).
+        ``"galaxy"`` or ``"nsc"`` (nebula/star cluster); ``"uncertain"``
+        when the largest probability is below the ``min_confidence`` asked for.
     probabilities : dict
         Probability of each class.
     model : str
@@ -59,11 +60,15 @@ class Prediction:
 
     @property
     def probability(self) -> float:
-        """Probability of the predicted class."""
-        return self.probabilities[self.label]
+        """Probability of the most probable class (the predicted one, unless the label is ``uncertain``)."""
+        return max(self.probabilities.values())
 
     def __str__(self) -> str:
-        return f"{CLASS_DISPLAY[self.label]} (p={self.probability:.3f}) for {self.source} [{self.model}]"
+        if self.label == UNCERTAIN:
+            best = max(self.probabilities, key=self.probabilities.get)
+            return (f"uncertain (most probably {CLASS_DISPLAY.get(best, best)}, p={self.probability:.3f}) "
+                    f"for {self.source} [{self.model}]")
+        return f"{CLASS_DISPLAY.get(self.label, self.label)} (p={self.probability:.3f}) for {self.source} [{self.model}]"
 
 
 @dataclass
@@ -228,6 +233,7 @@ class CelestialClassifier:
     def _memory_chip(self, x):
         """An in-memory chip's item and tensor; its errors are the caller's and raise."""
         from .io import filter_name, instrument_name
+        from .io.screen import check_image
 
         if isinstance(x, np.ndarray):
             item = _Item("<array>", None, None, None, None)
@@ -239,6 +245,7 @@ class CelestialClassifier:
         if array.ndim != 2:
             raise ShapeError(f"{item.source}: expected a 2-D chip, got shape {array.shape}")
         self._check_chip(array, item.source)
+        check_image(x, item.source)
         return item, self.preprocess.tensor(x, item.source)
 
     def _file_chips(self, path, hdu=None, chip=None):
@@ -246,6 +253,7 @@ class CelestialClassifier:
         import torch
 
         from .io import RawFile, check_selection, filter_name, instrument_name
+        from .io.screen import check_exposure, check_readout
 
         path = os.fsdecode(os.fspath(path))
         check_selection(hdu, chip, path)
@@ -259,6 +267,7 @@ class CelestialClassifier:
             try:  # what describe_raw reports, the errors kept of their own kind
                 instrument, filter_ = instrument_name(raw.primary), filter_name(raw.primary)
                 chips = raw.chips()
+                check_exposure(raw.primary, path)
             except CelestialClassError as exc:
                 yield _Item(path, hdu, chip, instrument, filter_, exc), exc
                 return
@@ -269,8 +278,10 @@ class CelestialClassifier:
             for c in chips:
                 item = _Item(path, c["hdu"], c["ccdchip"], instrument, filter_)
                 try:
-                    image = self.preprocess.read_image(raw, hdu=c["hdu"],
-                                                       chip=None if c["hdu"] is not None else c["ccdchip"])
+                    pixels = self.preprocess.chip_pixels(raw, hdu=c["hdu"],
+                                                         chip=None if c["hdu"] is not None else c["ccdchip"])
+                    check_readout(pixels)
+                    image = self.preprocess.pixels_image(pixels)
                 except CelestialClassError as exc:
                     item.exception = exc
                     yield item, exc
@@ -309,8 +320,13 @@ class CelestialClassifier:
         _raise_first_error(items)
         return probs
 
-    def predict(self, x, hdu: int | None = None, chip: int | None = None):
+    def predict(self, x, hdu: int | None = None, chip: int | None = None, *, min_confidence: float | None = None):
         """Classify one chip, a raw file, or many.
+
+        Chips that are not science images of the sky (bias, dark and flat
+        frames, empty or saturated readouts) are refused with the reason
+        (`~celestialclass.exceptions.NotScienceError`,
+        `celestialclass.io.screen`), never labelled.
 
         Parameters
         ----------
@@ -320,6 +336,11 @@ class CelestialClassifier:
             list mixing them.
         hdu, chip : int, optional
             For files: read only this HDU index or ``CCDCHIP``.
+        min_confidence : float, optional
+            Answer ``"uncertain"`` for a chip whose largest class
+            probability is below this (0.5-1; the probabilities are still
+            given). The weights' card suggests one, chosen on validation
+            objects to answer 90 % of them (`min_confidence_suggested`).
 
         Returns
         -------
@@ -331,26 +352,47 @@ class CelestialClassifier:
         from astropy.nddata import CCDData
 
         single = isinstance(x, (CCDData, np.ndarray))
+        _check_min_confidence(min_confidence)
         items, probs = self._run(x, hdu, chip)
         if single or isinstance(x, (str, bytes, os.PathLike)):
             _raise_first_error(items)
         if single:
             p = probs[0]
-            return Prediction(self.class_names[int(np.argmax(p))], dict(zip(self.class_names, map(float, p))),
+            return Prediction(self._label(p, min_confidence), dict(zip(self.class_names, map(float, p))),
                               self.name, self.weights_sha256, items[0].source)
-        return self._table(items, probs)
+        return self._table(items, probs, min_confidence)
 
-    def _table(self, items, probs):
+    @property
+    def min_confidence_suggested(self) -> float | None:
+        """The ``min_confidence`` the weights' card suggests (chosen on validation objects), or None."""
+        return (self.entry.card.get("calibration") or {}).get("min_confidence")
+
+    def _label(self, p, min_confidence: float | None) -> str:
+        if min_confidence is not None and float(np.max(p)) < min_confidence:
+            return UNCERTAIN
+        return self.class_names[int(np.argmax(p))]
+
+    def _table(self, items, probs, min_confidence: float | None = None):
         galaxy, nsc = (self.class_names.index(name) for name in ("galaxy", "nsc"))
         rows = []
         for item, p in zip(items, probs):
             ok = item.error is None and np.isfinite(p).all()
             rows.append((item.source, -1 if item.hdu is None else int(item.hdu),
                          -1 if item.ccdchip is None else int(item.ccdchip), item.instrument or "",
-                         item.filter or "", self.class_names[int(np.argmax(p))] if ok else "",
+                         item.filter or "", self._label(p, min_confidence) if ok else "",
                          float(p[galaxy]) if ok else np.nan, float(p[nsc]) if ok else np.nan, self.name,
                          self.weights_sha256, item.error or ""))
-        return _results_table(rows, self.entry)
+        table = _results_table(rows, self.entry)
+        if min_confidence is not None:
+            table.meta["min_confidence"] = float(min_confidence)
+        return table
+
+
+def _check_min_confidence(value) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 <= value <= 1:
+        raise InputError(f"min_confidence must be a probability between 0 and 1, got {value!r}")
 
 
 #: What the columns of `RESULT_COLUMNS` hold, for people reading a results file.
@@ -358,10 +400,11 @@ RESULT_DESCRIPTIONS = {
     "source": "raw file (or <CCDData>, <array>)", "hdu": "HDU index of the chip (masked: not known)",
     "ccdchip": "CCDCHIP of the chip (masked: not known)", "instrument": "INSTRUME/DETECTOR",
     "filter": "filter(s), CLEAR positions left out",
-    "label": "class: galaxy or nsc (nebula/star cluster); empty when the chip could not be read",
+    "label": "class: galaxy or nsc (nebula/star cluster); uncertain below min_confidence; empty when the chip "
+             "could not be read or was refused",
     "prob_galaxy": "probability of galaxy", "prob_nsc": "probability of nebula/star cluster",
     "model": "weights name", "weights_sha256": "sha256 of the weights file",
-    "error": "why the chip could not be read (empty when it was)",
+    "error": "why the chip could not be read or was refused (empty when it was classified)",
 }
 
 
@@ -404,7 +447,8 @@ def _cached_classifier(model: str = "default", weights: str | None = None, devic
     return CelestialClassifier(model=model, weights=weights, device=device)
 
 
-def classify_ccd(ccd, classifier: CelestialClassifier | None = None, add_keyword: bool = True):
+def classify_ccd(ccd, classifier: CelestialClassifier | None = None, add_keyword: bool = True, *,
+                 min_confidence: float | None = None):
     """A ccdproc-style step: a new `~astropy.nddata.CCDData` whose header carries its class.
 
     Parameters
@@ -416,6 +460,8 @@ def classify_ccd(ccd, classifier: CelestialClassifier | None = None, add_keyword
     add_keyword : bool, optional
         Write the keywords of `FITS_KEYWORDS` (``CCLABEL``, ``CCPROB``,
         ``CCPNSC``, ``CCMODEL``, ``CCWSHA``).
+    min_confidence : float, optional
+        As for `CelestialClassifier.predict` (``CCLABEL = 'uncertain'`` below it).
 
     Returns
     -------
@@ -427,7 +473,7 @@ def classify_ccd(ccd, classifier: CelestialClassifier | None = None, add_keyword
     if not isinstance(ccd, CCDData):
         raise InputError(f"classify_ccd takes a CCDData, got {type(ccd).__name__}")
     classifier = classifier or _cached_classifier()
-    prediction = classifier.predict(ccd)
+    prediction = classifier.predict(ccd, min_confidence=min_confidence)
     out = ccd.copy()
     if add_keyword:
         values = {"CCLABEL": prediction.label, "CCPROB": round(prediction.probability, 6),
@@ -484,7 +530,7 @@ def nothing_to_classify(inputs) -> str:
     return "no files to classify: " + ("; ".join(parts) if parts else "none given")
 
 
-def _classify_one(path, model, weights, hdu, device=None):
+def _classify_one(path, model, weights, hdu, device=None, min_confidence=None):
     """Rows for one file (used locally and on Dask workers, which cache their classifier)."""
     try:  # on a Dask worker, torch uses the worker's threads, no more
         import torch
@@ -495,7 +541,7 @@ def _classify_one(path, model, weights, hdu, device=None):
         pass
     classifier = _cached_classifier(model, weights, device)
     try:
-        table = classifier.predict(path, hdu=hdu)
+        table = classifier.predict(path, hdu=hdu, min_confidence=min_confidence)
     except CelestialClassError as exc:
         table = classifier._table([_Item(os.fsdecode(os.fspath(path)), hdu, None, None, None, exc)],
                                   np.full((1, len(classifier.class_names)), np.nan))
@@ -503,7 +549,8 @@ def _classify_one(path, model, weights, hdu, device=None):
 
 
 def classify_files(paths, client=None, *, model: str = "default", weights=None, hdu: int | None = None,
-                   n_workers: int | None = None, local: bool = False, show_progress: bool | None = None):
+                   n_workers: int | None = None, local: bool = False, show_progress: bool | None = None,
+                   min_confidence: float | None = None):
     """Classify many raw files, on a Dask cluster or in this process.
 
     Parameters
@@ -520,6 +567,8 @@ def classify_files(paths, client=None, *, model: str = "default", weights=None, 
         Only this HDU of each file.
     local : bool, optional
         Run in this process, without Dask.
+    min_confidence : float, optional
+        As for `CelestialClassifier.predict`.
 
     Returns
     -------
@@ -529,13 +578,14 @@ def classify_files(paths, client=None, *, model: str = "default", weights=None, 
     """
     from .utils.progress import progress
 
+    _check_min_confidence(min_confidence)
     paths = list(paths)
     files = expand_paths(paths)
     if not files:
         raise CelestialClassError(nothing_to_classify(paths))
     weights = None if weights is None else str(weights)
     if local:
-        results = [_classify_one(path, model, weights, hdu)
+        results = [_classify_one(path, model, weights, hdu, min_confidence=min_confidence)
                    for path in progress(files, desc="classify", enabled=show_progress)]
     else:
         try:
@@ -552,7 +602,8 @@ def classify_files(paths, client=None, *, model: str = "default", weights=None, 
                                  processes=True, dashboard_address=None)
             client = Client(owned)
         try:
-            futures = client.map(_classify_one, files, model=model, weights=weights, hdu=hdu, pure=False)
+            futures = client.map(_classify_one, files, model=model, weights=weights, hdu=hdu,
+                                 min_confidence=min_confidence, pure=False)
             results = client.gather(futures)
         finally:
             if owned is not None:
@@ -565,4 +616,7 @@ def classify_files(paths, client=None, *, model: str = "default", weights=None, 
                     os.environ[key] = value
     rows = [[(-1 if row[c] is None and c in ("hdu", "ccdchip") else row[c]) for c in RESULT_COLUMNS]
             for result in results for row in result]
-    return _results_table(rows, _resolve_entry(model, weights, None))
+    table = _results_table(rows, _resolve_entry(model, weights, None))
+    if min_confidence is not None:
+        table.meta["min_confidence"] = float(min_confidence)
+    return table

@@ -278,6 +278,31 @@ def _write_results(table, output) -> None:
             raise ValueError(suffix)
 
 
+def _min_confidence(args: argparse.Namespace) -> float | None:
+    """``--min-confidence``: a probability, or the one the weights' card suggests."""
+    from .exceptions import CelestialClassError
+
+    value = args.min_confidence
+    if value is None:
+        return None
+    if value == "suggested":
+        from .classify import _resolve_entry
+
+        entry = _resolve_entry(args.model, args.weights, None)
+        suggested = (entry.card.get("calibration") or {}).get("min_confidence")
+        if suggested is None:
+            raise CelestialClassError(f"--min-confidence suggested: the card of {entry.name!r} suggests none "
+                                      "(it was not calibrated on validation objects); give a probability")
+        return float(suggested)
+    try:
+        number = float(value)
+    except ValueError:
+        raise CelestialClassError(f"--min-confidence takes a probability or 'suggested', not {value!r}") from None
+    if not 0 <= number <= 1:
+        raise CelestialClassError(f"--min-confidence must be between 0 and 1, got {value}")
+    return number
+
+
 def _cmd_classify(args: argparse.Namespace) -> int:
     from .classify import classify_files, expand_paths, nothing_to_classify
     from .exceptions import CelestialClassError
@@ -313,7 +338,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         except (OSError, TimeoutError) as exc:
             raise CelestialClassError(f"cannot reach the Dask scheduler at {args.scheduler} ({exc})") from None
     table = classify_files(paths, client, model=args.model, weights=args.weights, hdu=args.hdu,
-                           local=not args.scheduler)
+                           local=not args.scheduler, min_confidence=_min_confidence(args))
     table.meta["command"] = " ".join(["celestialclass", *args.argv])
     if "simulated" in str(table.meta.get("training_data", "")):
         print(f"note: the {table.meta['model']} model was trained on simulated exposures only "
@@ -527,6 +552,9 @@ def _build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--output", help="write the table: .ecsv, .csv or .json")
     cl.add_argument("--scheduler", help="a dask.distributed scheduler address, or 'local' for a LocalCluster")
     cl.add_argument("--example", action="store_true", help="also classify a built-in simulated exposure")
+    cl.add_argument("--min-confidence", metavar="P",
+                    help="answer 'uncertain' where the largest probability is below P (0.5-1), or 'suggested': "
+                         "the value the weights' card chose on validation objects to answer 90%% of them")
     cl.set_defaults(func=_cmd_classify)
 
     we = sub.add_parser("weights", help="the weights registry: list, info, verify",

@@ -13,6 +13,7 @@ __all__ = [
     "UnsupportedInstrumentError",
     "UnsupportedReadoutError",
     "HDUError",
+    "NotScienceError",
     "ShapeError",
 ]
 
@@ -92,6 +93,10 @@ class NotAFileError(RawFileError):
 
 class DataError(CelestialClassError):
     """A chip's values are of a kind no model takes: non-numeric, complex, NaN or infinite."""
+
+
+class NotScienceError(CelestialClassError):
+    """The chip is not a science image of the sky: a bias, dark or flat frame, or an empty or saturated readout."""
 
 
 class InputError(CelestialClassError, TypeError):

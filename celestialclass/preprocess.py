@@ -239,12 +239,19 @@ class Preprocess:
         if hdu is None and chip is None:
             raise CelestialClassError(f"{path}: read_image reads one chip; give hdu= (1 or 4) or chip= (1 or 2)")
         with _raw_file(path) as raw:
-            pixels = raw.chip_pixels(hdu, chip, trim=self.trim, subtract_bias=self.subtract_bias)
-            if self.scaling != "asinh" or self.resize is not None:
-                out = np.empty(pixels.shape, np.float32)
-                pixels.scale_into(out)
-                return self.image(out, source=pixels.source)
-            return self._look_up(pixels)
+            return self.pixels_image(self.chip_pixels(raw, hdu, chip))
+
+    def chip_pixels(self, raw, hdu: int | None = None, chip: int | None = None):
+        """One chip of an open `~celestialclass.io.RawFile`, read with these settings' trim and bias."""
+        return raw.chip_pixels(hdu, chip, trim=self.trim, subtract_bias=self.subtract_bias)
+
+    def pixels_image(self, pixels) -> np.ndarray:
+        """The preprocessed image of `~celestialclass.io.ChipPixels` (`read_image` after the read)."""
+        if self.scaling != "asinh" or self.resize is not None:
+            out = np.empty(pixels.shape, np.float32)
+            pixels.scale_into(out)
+            return self.image(out, source=pixels.source)
+        return self._look_up(pixels)
 
     def _look_up(self, pixels) -> np.ndarray:
         """The asinh-scaled chip of `celestialclass.io.ChipPixels`, by table look-up where the data allow.

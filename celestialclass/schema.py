@@ -8,13 +8,15 @@ here.
 
 from __future__ import annotations
 
-__all__ = ["CLASS_NAMES", "CLASS_DISPLAY", "LCID_SHAPE", "LCID_RESIZE", "LCID_INPUT", "LCID_RESIZE_INPUT",
+__all__ = ["CLASS_NAMES", "CLASS_DISPLAY", "UNCERTAIN", "LCID_SHAPE", "LCID_RESIZE", "LCID_INPUT", "LCID_RESIZE_INPUT",
            "MANIFEST_COLUMNS", "MANIFEST_LABELS", "LABEL_SPELLING", "TRUTH_MARKERS", "write_manifest"]
 
 #: The label vocabulary, in the models' output order (``"nsc"``: nebula/star cluster).
 CLASS_NAMES = ("galaxy", "nsc")
 #: Display text of each class.
 CLASS_DISPLAY = {"galaxy": "galaxy", "nsc": "nebula/star cluster"}
+#: The label of a chip left unanswered: its largest probability is below the ``min_confidence`` asked for.
+UNCERTAIN = "uncertain"
 #: Shape (rows, columns) of the trimmed chip the paper's LCID dataset uses.
 LCID_SHAPE = (2048, 4096)
 #: (rows, columns) of the paper's LCID-Resize images: ``cv2.resize(chip, (448, 224))``.

@@ -7,7 +7,7 @@ for reading and writing. `simulate_exposure` draws one exposure of a scene;
 objects' morphology from a bank of images (`celestialclass.simulate.hybrid`).
 """
 
-from .example import write_example_raw
+from .example import write_calibration_raw, write_example_raw
 from .exposure import BLURRY_FILTERS, ExposurePlan, plan_exposure, simulate_exposure
 from .dataset import (BANK_COLUMNS, HYBRID_MANIFEST_NAME, MANIFEST_NAME, TRUTH_COLUMNS,
                       simulate_dataset)
@@ -20,7 +20,7 @@ from .visibility import chip_visibility
 #: give other pixels or another manifest, so a model card can name the data it saw.
 SIMULATOR_VERSION = "3"
 
-__all__ = ["write_raw", "write_example_raw", "simulate_exposure", "plan_exposure", "ExposurePlan",
+__all__ = ["write_raw", "write_example_raw", "write_calibration_raw", "simulate_exposure", "plan_exposure", "ExposurePlan",
            "SUBTYPES", "FILTERS", "BLURRY_FILTERS", "simulate_dataset",
            "TRUTH_COLUMNS", "BANK_COLUMNS", "MANIFEST_NAME", "HYBRID_MANIFEST_NAME", "SIMULATOR_VERSION",
            "chip_coverage", "chip_visibility"]

@@ -104,6 +104,7 @@ def _primary_header(layout: DetectorLayout, rootname: str, gain: dict, read_nois
     hdr["INSTRUME"] = (layout.instrument, "identifier for instrument used to acquire data")
     hdr["EQUINOX"] = (2000.0, "equinox of celestial coord. system")
     hdr["ROOTNAME"] = (rootname, "rootname of the observation set")
+    hdr["IMAGETYP"] = ("EXT", "type of exposure identifier")
     hdr["PRIMESI"] = (layout.instrument, "instrument designated as prime")
     hdr["TARGNAME"] = ("SIMULATED", "proposer's target name")
     hdr["RA_TARG"] = (0.0, "right ascension of the target (deg) (J2000)")
