@@ -68,7 +68,8 @@ class Prediction:
             best = max(self.probabilities, key=self.probabilities.get)
             return (f"uncertain (most probably {CLASS_DISPLAY.get(best, best)}, p={self.probability:.3f}) "
                     f"for {self.source} [{self.model}]")
-        return f"{CLASS_DISPLAY.get(self.label, self.label)} (p={self.probability:.3f}) for {self.source} [{self.model}]"
+        name = CLASS_DISPLAY.get(self.label, self.label)
+        return f"{name} (p={self.probability:.3f}) for {self.source} [{self.model}]"
 
 
 @dataclass
@@ -361,6 +362,42 @@ class CelestialClassifier:
             return Prediction(self._label(p, min_confidence), dict(zip(self.class_names, map(float, p))),
                               self.name, self.weights_sha256, items[0].source)
         return self._table(items, probs, min_confidence)
+
+    def explain(self, x, hdu: int | None = None, chip: int | None = None, *, block: int = 16):
+        """Maps of which regions of each chip drove its decision (input-times-gradient saliency).
+
+        Parameters
+        ----------
+        x, hdu, chip
+            As for `predict` (a chip that cannot be read raises).
+        block : int, optional
+            The map sums the attribution over ``block`` x ``block`` pixels.
+
+        Returns
+        -------
+        `~celestialclass.explain.Explanation` or list of them
+            One for a CCDData or array, a list for files; write each with
+            ``.write("map.fits", "map.png")``.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from celestialclass import CelestialClassifier
+        >>> from celestialclass.simulate import write_example_raw
+        >>> path = write_example_raw(os.path.join(tempfile.mkdtemp(), "jexampl2q_raw.fits"))
+        >>> maps = CelestialClassifier(device="cpu").explain(path, hdu=4)
+        >>> maps[0].saliency.shape, round(float(maps[0].saliency.sum()), 3)
+        ((128, 256), 1.0)
+        """
+        from .explain import explain
+
+        return explain(self, x, hdu, chip, block=block)
+
+    def _explainer(self):
+        """A copy of the network that keeps gradients (the engine's is for inference only), made once."""
+        if getattr(self, "_gradient_network", None) is None:
+            self._gradient_network = self.entry.build_model().to(self.device).eval()
+        return self._gradient_network
 
     @property
     def min_confidence_suggested(self) -> float | None:

@@ -359,6 +359,28 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     return 0 if not failed else 1
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from .classify import CelestialClassifier
+    from .exceptions import CelestialClassError
+
+    out = pathlib.Path(args.out)
+    if not out.is_dir():
+        raise CelestialClassError("--out is not a directory", path=out)
+    if not args.no_png:
+        from .utils.optional import require
+
+        require("matplotlib", "explain's PNG maps (or --no-png)")
+    classifier = CelestialClassifier(model=args.model, weights=args.weights)
+    stem = pathlib.Path(args.path).name.split(".fits")[0]
+    for explanation in classifier.explain(args.path, hdu=args.hdu, block=args.block):
+        base = out / f"{stem}_hdu{explanation.hdu}_explain"
+        written = explanation.write(base.with_suffix(".fits"), None if args.no_png else base.with_suffix(".png"),
+                                    overwrite=args.overwrite)
+        p = explanation.probabilities[explanation.label]
+        print(f"{explanation.source}: {explanation.label} (p={p:.3f}) -> {', '.join(map(str, written))}")
+    return 0
+
+
 def _cmd_weights(args: argparse.Namespace) -> int:
     from .weights import file_sha256, get_weights, list_weights, resolve_weights
 
@@ -556,6 +578,20 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="answer 'uncertain' where the largest probability is below P (0.5-1), or 'suggested': "
                          "the value the weights' card chose on validation objects to answer 90%% of them")
     cl.set_defaults(func=_cmd_classify)
+
+    xp = sub.add_parser("explain", help="maps of what drove each chip's decision (FITS and PNG)",
+                        description="For each chip of a raw file, write a map of which regions drove the "
+                                    "classifier's decision (|input x gradient| summed over blocks of pixels): "
+                                    "a FITS image with the chip's WCS and a PNG over an asinh preview.")
+    xp.add_argument("path", metavar="FILE", help="a raw file")
+    xp.add_argument("--hdu", type=int, help="only this HDU (1 or 4)")
+    xp.add_argument("--model", default="default", help="architecture, or 'default'")
+    xp.add_argument("--weights", help="registered weights, a training output directory, or a URL")
+    xp.add_argument("--out", default=".", help="directory for <file>_hdu<N>_explain.fits and .png (here)")
+    xp.add_argument("--block", type=int, default=16, help="pixels per map pixel side (16)")
+    xp.add_argument("--no-png", action="store_true", help="write the FITS maps only")
+    xp.add_argument("--overwrite", action="store_true", help="replace existing maps")
+    xp.set_defaults(func=_cmd_explain)
 
     we = sub.add_parser("weights", help="the weights registry: list, info, verify",
                         description="Show and check weights: 'list' the registered ones, 'info' prints a "

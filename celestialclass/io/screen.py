@@ -24,7 +24,8 @@ import numpy as np
 
 from ..exceptions import NotScienceError
 
-__all__ = ["SCIENCE_IMAGETYP", "SATURATED_FRACTION", "ADC_LIMIT", "check_exposure", "check_readout", "check_image"]
+__all__ = ["SCIENCE_IMAGETYP", "SATURATED_FRACTION", "ADC_LIMIT", "NotScienceError", "check_exposure",
+           "check_readout", "check_image"]
 
 #: ``IMAGETYP`` of an exposure of the sky.
 SCIENCE_IMAGETYP = "EXT"
@@ -51,12 +52,13 @@ def check_exposure(header, source: str | None = None) -> None:
     Examples
     --------
     >>> from astropy.io import fits
-    >>> from celestialclass.io.screen import check_exposure
+    >>> from celestialclass.io.screen import NotScienceError, check_exposure
     >>> check_exposure(fits.Header({"IMAGETYP": "EXT", "EXPTIME": 500.0}))
-    >>> check_exposure(fits.Header({"IMAGETYP": "BIAS", "EXPTIME": 0.0}), "j1_raw.fits")
-    Traceback (most recent call last):
-    ...
-    celestialclass.exceptions.NotScienceError: j1_raw.fits: IMAGETYP = 'BIAS': a bias frame, not an exposure of the sky; not classified
+    >>> try:
+    ...     check_exposure(fits.Header({"IMAGETYP": "BIAS", "EXPTIME": 0.0}), "j1_raw.fits")
+    ... except NotScienceError as exc:
+    ...     print(exc)
+    j1_raw.fits: IMAGETYP = 'BIAS': a bias frame, not an exposure of the sky; not classified
     """
     kind = header.get("IMAGETYP")
     if isinstance(kind, str) and kind.strip() and kind.strip().upper() != SCIENCE_IMAGETYP:
@@ -95,7 +97,7 @@ def check_readout(pixels) -> None:
 
 
 def check_image(image, source: str | None = None) -> None:
-    """Refuse an in-memory chip (array or `~astropy.nddata.CCDData`) that is constant, or whose header says it is no sky.
+    """Refuse an in-memory chip (array or `~astropy.nddata.CCDData`) that is constant or whose header says it is no sky.
 
     Saturation is judged on raw files only (an in-memory chip's units and
     bias are not known here).

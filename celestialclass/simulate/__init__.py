@@ -20,7 +20,8 @@ from .visibility import chip_visibility
 #: give other pixels or another manifest, so a model card can name the data it saw.
 SIMULATOR_VERSION = "3"
 
-__all__ = ["write_raw", "write_example_raw", "write_calibration_raw", "simulate_exposure", "plan_exposure", "ExposurePlan",
+__all__ = ["write_raw", "write_example_raw", "write_calibration_raw",
+           "simulate_exposure", "plan_exposure", "ExposurePlan",
            "SUBTYPES", "FILTERS", "BLURRY_FILTERS", "simulate_dataset",
            "TRUTH_COLUMNS", "BANK_COLUMNS", "MANIFEST_NAME", "HYBRID_MANIFEST_NAME", "SIMULATOR_VERSION",
            "chip_coverage", "chip_visibility"]

@@ -125,8 +125,8 @@ def write_calibration_raw(path, kind: str, instrument: str = "ACS/WFC", *, seed:
             image.flat[hits] += rng.uniform(200, 5000, hits.size).astype(np.float32)
         else:
             y, x = np.ogrid[0:shape[0], 0:shape[1]]
-            illumination = 20000.0 * (1 - 0.08 * (((x - shape[1] / 2) / shape[1]) ** 2
-                                                 + ((y - shape[0] / 2) / shape[0]) ** 2))
+            falloff = ((x - shape[1] / 2) / shape[1]) ** 2 + ((y - shape[0] / 2) / shape[0]) ** 2
+            illumination = 20000.0 * (1 - 0.08 * falloff)
             image = rng.poisson(illumination).astype(np.float32)
         images[chip.ccdchip] = image
     header = {"IMAGETYP": imagetyp, "EXPTIME": exptime, "TARGNAME": target}
