@@ -6,7 +6,7 @@ import json
 import pathlib
 import platform
 
-__all__ = ["CARD_FORMAT", "software_versions", "write_card", "read_card"]
+__all__ = ["CARD_FORMAT", "software_versions", "write_card", "read_card", "card_summary"]
 
 #: Identifier of the model-card schema.
 CARD_FORMAT = "celestialclass-model-card/1"
@@ -50,3 +50,74 @@ def read_card(path) -> dict:
     if card.get("format") != CARD_FORMAT:
         raise CelestialClassError(f"not a {CARD_FORMAT} file (format {card.get('format')!r})", path=path)
     return card
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"
+
+
+def _result_line(name: str, metrics: dict, baseline: dict | None) -> str:
+    interval = metrics.get("interval", {}).get("accuracy")
+    text = f"{name}: {_pct(metrics['accuracy'])}"
+    if interval and all(v == v for v in interval):
+        text += f" ({_pct(interval[0])}-{_pct(interval[1])}, 95 % by bootstrap over objects)"
+    text += f" of {metrics['n']} chips; F1 galaxy {metrics['f1']['galaxy']:.3f}, NSC {metrics['f1']['nsc']:.3f}"
+    if baseline:
+        text += f"; ResNet18 on LCID-Resize {_pct(baseline['accuracy'])}"
+    shortcuts = metrics.get("baselines") or {}
+    if shortcuts:
+        text += "; rules without pixels: " + ", ".join(f"{k} {_pct(v['accuracy'])}" for k, v in shortcuts.items())
+    return text
+
+
+def card_summary(card: dict, *, name: str | None = None, location: str | None = None) -> str:
+    """A model card as a person reads it: what the model is, what it saw, how well it does on what, how to rebuild it.
+
+    ``celestialclass weights info`` prints this (``--json`` gives the card's fields).
+
+    Examples
+    --------
+    >>> from celestialclass.cards import card_summary
+    >>> from celestialclass.weights import get_weights
+    >>> print(card_summary(get_weights("default").card).splitlines()[0])  # doctest: +ELLIPSIS
+    default: celestialnet-lite-x2, input 1 x 2048 x 4096 ...
+    """
+    name = name or card.get("name", "?")
+    size = card.get("input_size")
+    lines = [f"{name}: {card.get('architecture', '?')}, input {' x '.join(map(str, size)) if size else 'any size'} "
+             f"({', '.join(f'{k} {v}' for k, v in (card.get('preprocess') or {}).items() if v is not None)})"]
+    if location:
+        lines.append(f"  file: {location}, sha256 {card.get('weights', {}).get('sha256', '?')}")
+    else:
+        lines.append(f"  sha256: {card.get('weights', {}).get('sha256', '?')}")
+    training = card.get("training", {})
+    lines.append(f"  trained on: {training.get('data', 'not recorded')}")
+    if "manifest" in training:
+        m = training["manifest"]
+        lines.append(f"    {m.get('chips', '?')} chips of {m.get('bodies', '?')} objects; recipe "
+                     f"{training.get('recipe', {}).get('name', '?')}, {training.get('epochs_completed', '?')} epochs, "
+                     f"seed {training.get('seed', '?')}")
+    calibration = card.get("calibration")
+    if calibration and calibration.get("method") == "temperature":
+        lines.append(f"  calibration: temperature {calibration['temperature']:.3f}, fitted on "
+                     f"{calibration['fitted_on']} (expected calibration error {calibration['ece_before']:.3f} -> "
+                     f"{calibration['ece_after']:.3f} there); suggested min_confidence "
+                     f"{calibration['min_confidence']:.3f} (answers {calibration['answered_fraction']:.0%} there)")
+    else:
+        lines.append("  calibration: none (probabilities are the network's softmax)")
+    metrics = card.get("metrics") or {}
+    base = (card.get("baseline") or {}).get("metrics") or {}
+    sets = (("held_out", "held-out objects"), ("blurry", "blurry set"),
+            ("held_out_real", "held-out real-bank objects"), ("validation", "validation"))
+    shown = [(key, label) for key, label in sets if metrics.get(key)]
+    if shown:
+        lines.append("  results:")
+        for key, label in shown:
+            lines.append("    " + _result_line(label, metrics[key], base.get(key)))
+            if metrics[key].get("measured_on"):
+                lines.append(f"      measured on {metrics[key]['measured_on']}")
+    if card.get("note"):
+        lines.append(f"  note: {card['note']}")
+    if training.get("command"):
+        lines.append(f"  rebuild: {training['command']}")
+    return "\n".join(lines)

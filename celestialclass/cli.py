@@ -208,6 +208,7 @@ def _trust_lines(metrics: dict) -> list[str]:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation.report import evaluate
+    from .schema import CLASS_DISPLAY
 
     manifest = args.manifest
     if args.shown_only:
@@ -224,9 +225,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         low, high = metrics["interval"]["accuracy"]
         interval = (f" (95% interval {100 * low:.1f}-{100 * high:.1f}% by bootstrap over "
                     f"{metrics['interval']['objects']} objects)")
-    recall = ", ".join(f"{name} {100 * value:.2f}%" for name, value in metrics["recall"].items())
+    recall = ", ".join(f"{CLASS_DISPLAY.get(name, name)} {100 * value:.2f}%"
+                       for name, value in metrics["recall"].items())
     print(f"accuracy {100 * metrics['accuracy']:.2f}%{interval}, F1 galaxy {100 * metrics['f1']['galaxy']:.2f}%, "
-          f"F1 NSC {100 * metrics['f1']['nsc']:.2f}%, recall {recall}, ROC AUC {metrics['roc_auc']:.3f} "
+          f"F1 nebula/star cluster {100 * metrics['f1']['nsc']:.2f}%, recall {recall}, ROC AUC {metrics['roc_auc']:.3f} "
           f"on {metrics['n']} chips ({measured_on}); report in {args.out}")
     for line in _trust_lines(metrics):
         print(line)
@@ -396,12 +398,18 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     status = 0
     for spec in specs:
         entry = resolve_weights(spec)
-        if args.action == "info":
+        if args.action == "info" and not args.json:
+            from .cards import card_summary
+
+            print(card_summary(entry.card, name=entry.name, location=str(entry.path())
+                               if not entry.location.startswith(("http://", "https://")) else entry.location))
+        elif args.action == "info":
             print(dumps({"name": entry.name, "architecture": entry.architecture, "location": entry.location,
                          "sha256": entry.sha256, "preprocess": entry.preprocess.to_dict(),
                          "class_names": list(entry.class_names), "input_size": entry.input_size,
                          "training_data": entry.training_data, "command": entry.command,
                          "metrics": entry.metrics,
+                         "calibration": entry.card.get("calibration"),
                          **{k: entry.card[k] for k in ("note", "simulator", "splits", "baseline")
                             if k in entry.card}}, indent=2, default=str))
         else:
@@ -595,10 +603,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
     we = sub.add_parser("weights", help="the weights registry: list, info, verify",
                         description="Show and check weights: 'list' the registered ones, 'info' prints a "
-                                    "weights entry and its model card's summary as JSON, 'verify' checks each "
+                                    "weights entry and its model card's summary (--json: the fields as JSON), 'verify' checks each "
                                     "file's sha256 against its record.")
     we.add_argument("action", choices=("list", "info", "verify"), help="what to do")
     we.add_argument("names", nargs="*", metavar="NAME", help="registered names or paths (default: all)")
+    we.add_argument("--json", action="store_true", help="info: the entry and its card's fields as JSON")
     we.set_defaults(func=_cmd_weights)
 
     lcid = sub.add_parser("lcid", help="LCID manifests: download raw files from MAST, split by body")

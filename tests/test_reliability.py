@@ -229,8 +229,13 @@ def test_train_logs_its_progress_line_by_line_into_a_file(mock_lcid, tmp_path):
     assert not any("\r" in line for line in lines)  # no bar drawn into the file
 
 
-def test_weights_info_is_json(capsys):
+def test_weights_info_is_readable_and_json(capsys):
     assert main(["weights", "info", "default"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("default: celestialnet-lite-x2") and "trained on: simulated" in text
+    assert "held-out objects:" in text and "rebuild: celestialclass default-model" in text
+    assert "rebuild: celestialclass default-model BUILD_DIR --seed 21" in text and "{" not in text
+    assert main(["weights", "info", "default", "--json"]) == 0
     info = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(name))
     assert info["preprocess"]["subtract_bias"] is True and info["input_size"] == [1, 2048, 4096]
 

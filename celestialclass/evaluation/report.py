@@ -33,7 +33,7 @@ def _pyplot():
     return pyplot()
 
 
-def plot_confusion(confusion, path, title: str = "", class_names=("galaxy", "NSC")) -> None:
+def plot_confusion(confusion, path, title: str = "", class_names=("galaxy", "nebula/\nstar cluster")) -> None:
     """A confusion matrix in the style of the paper's Fig. 3 (counts and row percentages)."""
     plt = _pyplot()
     matrix = np.asarray(confusion, float)
@@ -56,7 +56,7 @@ def plot_confusion(confusion, path, title: str = "", class_names=("galaxy", "NSC
 
 
 def plot_roc(curves, path, title: str = "") -> None:
-    """ROC curves of the NSC probability.
+    """ROC curves of the nebula/star cluster (NSC) probability.
 
     Parameters
     ----------
@@ -72,8 +72,8 @@ def plot_roc(curves, path, title: str = "") -> None:
     for label, curve in curves.items():
         ax.plot(curve["fpr"], curve["tpr"], label=f"{label}{': ' if label else ''}AUC = {curve['auc']:.3f}")
     ax.plot([0, 1], [0, 1], ls=":", color="gray")
-    ax.set_xlabel("False positive rate (galaxy called NSC)")
-    ax.set_ylabel("True positive rate (NSC)")
+    ax.set_xlabel("False positive rate (galaxies called nebula/star cluster)")
+    ax.set_ylabel("True positive rate (nebulae/star clusters)")
     ax.set_title(_wrapped(title), fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
