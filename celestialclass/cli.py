@@ -228,8 +228,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     recall = ", ".join(f"{CLASS_DISPLAY.get(name, name)} {100 * value:.2f}%"
                        for name, value in metrics["recall"].items())
     print(f"accuracy {100 * metrics['accuracy']:.2f}%{interval}, F1 galaxy {100 * metrics['f1']['galaxy']:.2f}%, "
-          f"F1 nebula/star cluster {100 * metrics['f1']['nsc']:.2f}%, recall {recall}, ROC AUC {metrics['roc_auc']:.3f} "
-          f"on {metrics['n']} chips ({measured_on}); report in {args.out}")
+          f"F1 nebula/star cluster {100 * metrics['f1']['nsc']:.2f}%, recall {recall}, "
+          f"ROC AUC {metrics['roc_auc']:.3f} on {metrics['n']} chips ({measured_on}); report in {args.out}")
     for line in _trust_lines(metrics):
         print(line)
     if args.paper_table:
@@ -603,8 +603,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     we = sub.add_parser("weights", help="the weights registry: list, info, verify",
                         description="Show and check weights: 'list' the registered ones, 'info' prints a "
-                                    "weights entry and its model card's summary (--json: the fields as JSON), 'verify' checks each "
-                                    "file's sha256 against its record.")
+                                    "weights entry and its model card's summary (--json: the fields as "
+                                    "JSON), 'verify' checks each file's sha256 against its record.")
     we.add_argument("action", choices=("list", "info", "verify"), help="what to do")
     we.add_argument("names", nargs="*", metavar="NAME", help="registered names or paths (default: all)")
     we.add_argument("--json", action="store_true", help="info: the entry and its card's fields as JSON")
