@@ -58,66 +58,86 @@ def _table3(out):
     _write_rst(reproduce_table3(), out / "table3.rst")
 
 
-def _reproducibility(record) -> str:
-    """The card's record of rebuilding the bundle, as one line."""
-    if not record:
-        return "not checked at full scale"
-    runs = "; ".join(f"{run['how']}: sha256 ``{run['sha256'][:16]}...``" for run in record["runs"])
-    baseline = f" {record['baseline']}." if "baseline" in record else ""
-    return f"{'bit for bit' if record['bit_exact'] else 'not bit for bit'} ({record['checked']}). {runs}." \
-           f"{baseline} {record['note']}"
-
-
 def _pct(x):
     return "-" if x is None else f"{100 * x:.1f} %"
 
 
+def _interval(m):
+    ci = (m.get("interval") or {}).get("accuracy")
+    return f"{_pct(ci[0])}-{_pct(ci[1])}" if ci else "-"
+
+
 def _default_card(out):
-    """The bundled default model's card: metrics tables and confusion-matrix plots, from its JSON."""
+    """The bundled default model's card: tables and plots (confusion, ROC, reliability), from its JSON."""
     from astropy.table import Table
 
-    from celestialclass.evaluation.report import plot_confusion
+    from celestialclass.evaluation.report import plot_confusion, plot_reliability, plot_roc
     from celestialclass.weights import get_weights
 
     card = get_weights("default").card
-    rows = []
+    rows, shortcut_rows, curves = [], [], {}
+    sets = (("held_out", "held-out bodies"), ("blurry", "blurry set"))
     for who, label, metrics in (("model", f"{card['architecture']} (LCID, 2048 x 4096)", card["metrics"]),
                                 ("baseline", f"{card['baseline']['architecture']} (LCID-Resize, 224 x 448)",
                                  card["baseline"]["metrics"])):
-        for what, name in (("held_out", "held-out bodies"), ("blurry", "blurry set")):
+        for what, name in sets:
             m = metrics.get(what)
             if not m:
                 continue
-            rows.append((label, name, m["n"], _pct(m["accuracy"]), _pct(m["f1"]["galaxy"]), _pct(m["f1"]["nsc"]),
-                         f"{m['roc_auc']:.3f}", str(m["confusion"])))
+            rows.append((label, name, m["n"], _pct(m["accuracy"]), _interval(m), _pct(m["f1"]["galaxy"]),
+                         _pct(m["f1"]["nsc"]), f"{m['roc_auc']:.3f}", str(m["confusion"])))
             plot_confusion(m["confusion"], out / f"default_confusion_{who}_{what}.png",
                            f"{label}: {name} ({m['n']} simulated chips)")
-    _write_rst(Table(rows=rows, names=("model", "chips", "n", "accuracy", "F1 galaxy", "F1 NSC", "ROC AUC",
-                                       "confusion [[gg, gn], [ng, nn]]")), out / "default_metrics.rst")
+            if what == "held_out" and "roc" in m:
+                curves[label] = m["roc"]
+            if who == "model" and m.get("baselines"):
+                names = {"majority": "majority class", "instrument": "instrument only", "filter": "filter only"}
+                shortcut_rows += [(name, names.get(k, k), _pct(b["accuracy"]),
+                                   f"{_pct(b['interval'][0])}-{_pct(b['interval'][1])}" if "interval" in b else "-")
+                                  for k, b in m["baselines"].items()]
+    _write_rst(Table(rows=rows, names=("model", "chips", "n", "accuracy", "95 % interval", "F1 galaxy",
+                                       "F1 nebula/star cluster", "ROC AUC", "confusion [[gg, gn], [ng, nn]]")),
+               out / "default_metrics.rst")
+    if shortcut_rows:
+        _write_rst(Table(rows=shortcut_rows, names=("chips", "rule (no pixels)", "accuracy", "95 % interval")),
+                   out / "default_shortcuts.rst")
+    if curves:
+        plot_roc(curves, out / "default_roc.png", "held-out bodies (simulated chips)")
+    held = card["metrics"]["held_out"]
+    if "calibration" in held:
+        t = held["calibration"]
+        plot_reliability({f"softmax (ECE {t['ece_before']:.3f})": t["reliability"]["before"],
+                          f"T = {t['temperature']:.2f} (ECE {t['ece_after']:.3f})": t["reliability"]["after"]},
+                         out / "default_reliability.png", "held-out bodies (simulated chips)")
     splits = card["splits"]
     _write_rst(Table(rows=[(name, s["bodies"], s["chips"], s["galaxy_chips"], s["nsc_chips"])
                            for name, s in splits.items() if name != "left_out_not_shown"],
-                     names=("set", "bodies", "chips", "galaxy chips", "NSC chips")), out / "default_splits.rst")
+                     names=("set", "bodies", "chips", "galaxy chips", "nebula/star cluster chips")),
+               out / "default_splits.rst")
+    _write_rst(_trust_table(card), out / "default_trust.rst")
     sim, training = card["simulator"], card["training"]
     recipe = training["recipe"]
     hidden = card["metrics"].get("held_out_not_shown")
     build = card["build"]
+    calibration = card.get("calibration") or {}
+    software = card.get("software", {})
     facts = [
         ("weights", f"``{card['weights']['file']}``, sha256 ``{card['weights']['sha256']}``"),
+        ("what it is", f"``{card['architecture']}``: two CelestialNet-Lite bodies on one fixed first layer, "
+                       "their class probabilities averaged; full 2048 x 4096 chips, bias subtracted, asinh scaled"),
         ("training data", training["data"]),
-        ("simulator", f"version {sim['version']} (celestialclass {sim['celestialclass']}); mock LCID seed "
-                      f"{sim['seed']}, {sim['bodies']} bodies x {sim['exposures_per_body']} exposures; blurry "
-                      f"set seed {sim['blurry_seed']}, {sim['blurry_bodies']} bodies"),
+        ("simulator", f"version {sim['version']}; mock LCID seed {sim['seed']}, {sim['bodies']} bodies x "
+                      f"{sim['exposures_per_body']} exposure; blurry set seed {sim['blurry_seed']}, "
+                      f"{sim['blurry_bodies']} bodies"),
         ("recipe", f"``{recipe['name']}``: {recipe['optimizer']}, lr {recipe['lr']}, batch {recipe['batch_size']}, "
                    f"{recipe['epochs']} epochs, {recipe['schedule']} schedule, flips {recipe['augment']}, "
                    f"crops {recipe.get('crop', 1.0):g} of each side; seed "
                    f"{training['seed']}; {training['steps']} steps"),
-        ("command", f"``{training['command']}``"),
-        ("calibration", (f"decision threshold {card['calibration']['threshold']:.2f} on the NSC probability, "
-                         f"chosen on {card['calibration']['measured_on']} (validation bodies) and folded into "
-                         "the last layer's bias; the baseline is calibrated the same way (threshold "
-                         f"{card['baseline']['calibration']['threshold']:.2f})")
-         if "calibration" in card else "none: both models decide at a probability of 0.5"),
+        ("calibration", (f"temperature {calibration['temperature']:.3f}, fitted on {calibration['fitted_on']} "
+                         f"({calibration['objects']} validation bodies); suggested ``min_confidence`` "
+                         f"{calibration['min_confidence']:.3f}, which answers "
+                         f"{calibration['answered_fraction']:.0%} of the validation chips")
+         if calibration.get("method") == "temperature" else "none"),
         ("left out", f"chips that do not show their object (less than {build['min_coverage']:.0%} of their "
                      f"area within its visible radius, or its S/N below {build['min_visibility']:g} over 1 % of "
                      "the chip): "
@@ -125,12 +145,13 @@ def _default_card(out):
                                  for k, n in splits["left_out_not_shown"].items())
                      + (f"; on the held-out ones the model scores {_pct(hidden['accuracy'])} "
                         f"({hidden['n']} chips)" if hidden else "")),
-        ("reproducibility", _reproducibility(card.get("reproducibility"))),
+        ("rebuild", f"``{training['command']}``"),
+        ("built with", ", ".join(f"{k} {v}" for k, v in software.items())),
         ("build time", ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["timings_s"].items()
                                  if not k.startswith("evaluate"))
          + f", evaluation {sum(v for k, v in card['timings_s'].items() if k.startswith('evaluate')) / 60:.1f} min"
          + f"; total {sum(card['timings_s'].values()) / 60:.0f} min on the 2-core machine that built it "
-           "(``benchmarks/bench_build.py`` estimates another machine's). " + card.get("timings_note", "")),
+           "(``benchmarks/bench_build.py`` estimates another machine's)"),
     ]
     # A two-column table, not a field list: the theme squeezes field names into a narrow column.
     lines = [".. list-table::", "   :widths: 24 76", "   :class: card-facts", ""]
@@ -138,6 +159,37 @@ def _default_card(out):
         lines += [f"   * - {key}", f"     - {value}"]
     (out / "default_facts.rst").write_text("\n".join(lines) + "\n")
     _default_targets(card, out)
+
+
+def _trust_table(card):
+    """Calibration and abstention of the model on each set, from the card."""
+    from astropy.table import Table
+
+    rows = []
+    for what, name in (("held_out", "held-out bodies"), ("blurry", "blurry set")):
+        m = card["metrics"].get(what) or {}
+        t, a = m.get("calibration"), m.get("abstention")
+        if not t:
+            continue
+        rows.append((name, f"{t['ece_before']:.3f}", f"{t['ece_after']:.3f}",
+                     f"{_pct(a['coverage'])}" if a else "-", _pct(a["accuracy_answered"]) if a else "-",
+                     _pct(a["accuracy_all"]) if a else "-"))
+    return Table(rows=rows or [("-",) * 6],
+                 names=("chips", "ECE, softmax", "ECE, calibrated", "answered at min_confidence",
+                        "accuracy answered", "accuracy, all chips"))
+
+
+def _example_explanation(out):
+    """The explanation map of the built-in example exposure, for the index and the trust page."""
+    import tempfile
+    from pathlib import Path
+
+    from celestialclass import CelestialClassifier
+    from celestialclass.simulate import write_example_raw
+
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = write_example_raw(Path(tmp) / "jexampl0q_raw.fits")
+        CelestialClassifier(device="cpu").explain(raw, hdu=4)[0].plot(out / "example_explain.png")
 
 
 def _default_targets(card, out):
@@ -150,7 +202,7 @@ def _default_targets(card, out):
     rows = [
         ("held-out accuracy >= 95 %", _pct(held["accuracy"]), held["accuracy"] >= 0.95),
         ("held-out F1 >= 0.95, both classes",
-         f"{held['f1']['galaxy']:.3f} galaxy, {held['f1']['nsc']:.3f} NSC", f1 >= 0.95),
+         f"{held['f1']['galaxy']:.3f} galaxy, {held['f1']['nsc']:.3f} nebula/star cluster", f1 >= 0.95),
         ("blurry-set accuracy >= 90 %", _pct(blurry["accuracy"]), blurry["accuracy"] >= 0.90),
         ("beats ResNet18 on LCID-Resize, held-out bodies",
          f"{_pct(held['accuracy'])} against {_pct(base['held_out']['accuracy'])}",
@@ -159,6 +211,10 @@ def _default_targets(card, out):
          f"{_pct(blurry['accuracy'])} against {_pct(base['blurry']['accuracy'])}",
          blurry["accuracy"] > base["blurry"]["accuracy"]),
     ]
+    if "calibration" in held:
+        t = held["calibration"]
+        rows.append(("held-out expected calibration error <= 0.03 (after calibration)",
+                     f"{t['ece_after']:.3f} (softmax: {t['ece_before']:.3f})", t["ece_after"] <= 0.03))
     _write_rst(Table(rows=[(aim, got, "met" if ok else "**not met**") for aim, got, ok in rows],
                      names=("aim", "measured (simulated chips)", "verdict")), out / "default_targets.rst")
 
@@ -170,6 +226,7 @@ def generate(app):
     _model_layers(out)
     _table3(out)
     _default_card(out)
+    _example_explanation(out)
 
 
 def setup(app):
