@@ -26,7 +26,7 @@ RESULT_COLUMNS = ("source", "hdu", "ccdchip", "instrument", "filter", "label", "
                   "model", "weights_sha256", "error")
 #: Header keywords `classify_ccd` writes.
 FITS_KEYWORDS = {
-    "CCLABEL": "class: galaxy, nsc (nebula/star cluster), uncertain",
+    "CCLABEL": "galaxy, nsc (nebula/star cluster), uncertain",
     "CCPROB": "probability of CCLABEL",
     "CCPNSC": "probability of nsc",
     "CCMODEL": "celestialclass model (weights name)",
@@ -246,8 +246,9 @@ class CelestialClassifier:
         if array.ndim != 2:
             raise ShapeError(f"{item.source}: expected a 2-D chip, got shape {array.shape}")
         self._check_chip(array, item.source)
+        tensor = self.preprocess.tensor(x, item.source)  # values no model takes are said first
         check_image(x, item.source)
-        return item, self.preprocess.tensor(x, item.source)
+        return item, tensor
 
     def _file_chips(self, path, hdu=None, chip=None):
         """Items and tensors of a raw file's chips (those ``hdu``/``chip`` pick), the file opened once."""
