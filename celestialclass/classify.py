@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -80,6 +81,8 @@ class _Item:
     instrument: str | None
     filter: str | None
     exception: CelestialClassError | None = None
+    read_ms: float = 0.0  # opening the file (first chip) and reading the chip's pixels
+    preprocess_ms: float = 0.0  # screening and scaling them into the network's input
 
     @property
     def error(self) -> str | None:
@@ -259,6 +262,7 @@ class CelestialClassifier:
 
         path = os.fsdecode(os.fspath(path))
         check_selection(hdu, chip, path)
+        started = time.perf_counter()
         try:
             raw = RawFile(path)
         except CelestialClassError as exc:
@@ -282,13 +286,17 @@ class CelestialClassifier:
                 try:
                     pixels = self.preprocess.chip_pixels(raw, hdu=c["hdu"],
                                                          chip=None if c["hdu"] is not None else c["ccdchip"])
+                    read = time.perf_counter()
+                    item.read_ms = (read - started) * 1e3
                     check_readout(pixels)
                     image = self.preprocess.pixels_image(pixels)
+                    item.preprocess_ms = (time.perf_counter() - read) * 1e3
                 except CelestialClassError as exc:
                     item.exception = exc
                     yield item, exc
                     continue
                 yield item, torch.from_numpy(image)[None]
+                started = time.perf_counter()
 
     def _check_chip(self, array, source):
         from .io import LAYOUTS

@@ -361,6 +361,46 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     return 0 if not failed else 1
 
 
+def _cmd_watch(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from .schema import CLASS_DISPLAY
+    from .watch import watch
+
+    stop = threading.Event()
+
+    def finish(signum, _frame):  # finish the file in hand, flush, exit 0
+        print(f"celestialclass watch: {signal.Signals(signum).name}: finishing the current file",
+              file=sys.stderr)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, finish) for sig in (signal.SIGINT, signal.SIGTERM)}
+    where = f"polling every {args.poll:g} s" if args.poll is not None else "file events"
+    if not args.once:
+        print(f"celestialclass watch: {args.directory} ({args.pattern}, {where}); results -> "
+              f"{args.output or 'standard output only'}; Ctrl-C or SIGTERM to stop", file=sys.stderr)
+    count = failed = 0
+    try:
+        for row in watch(args.directory, pattern=args.pattern, output=args.output, hdu=args.hdu,
+                         model=args.model, weights=args.weights, min_confidence=_min_confidence(args),
+                         poll=args.poll, once=args.once, incomplete_timeout=args.timeout, stop=stop):
+            count += 1
+            where = f"{row['source']}[{row['hdu']}]" if row["hdu"] is not None else row["source"]
+            if row["error"]:
+                failed += 1
+                print(f"{where}: error: {row['error']}", flush=True)
+            else:
+                name = CLASS_DISPLAY.get(row["label"], row["label"])
+                p = max(row["prob_galaxy"], row["prob_nsc"])
+                print(f"{where}: {name} (p={p:.3f}) in {row['latency_ms']:.0f} ms", flush=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print(f"celestialclass watch: {count} chips ({failed} with errors)", file=sys.stderr)
+    return 0
+
+
 def _cmd_explain(args: argparse.Namespace) -> int:
     from .classify import CelestialClassifier
     from .exceptions import CelestialClassError
@@ -600,6 +640,26 @@ def _build_parser() -> argparse.ArgumentParser:
     xp.add_argument("--no-png", action="store_true", help="write the FITS maps only")
     xp.add_argument("--overwrite", action="store_true", help="replace existing maps")
     xp.set_defaults(func=_cmd_explain)
+
+    wa = sub.add_parser("watch", help="classify raw files as they land in a directory",
+                        description="Follow DIR and classify each raw file once it is complete (its FITS "
+                                    "structure whole), one line per chip; with --output, append every row to "
+                                    "a results log (.jsonl, or .ecsv rewritten atomically) and, on restart, "
+                                    "skip what it holds and take what landed meanwhile. SIGINT and SIGTERM "
+                                    "finish the current file and exit 0.")
+    wa.add_argument("directory", metavar="DIR", help="where raw files land")
+    wa.add_argument("--pattern", default="*_raw.fits", help="file names to take (default: '*_raw.fits')")
+    wa.add_argument("--output", help="results log: .jsonl (appended) or .ecsv; resumed if it exists")
+    wa.add_argument("--hdu", type=int, help="only this HDU of each file (1 or 4)")
+    wa.add_argument("--model", default="default", help="architecture, or 'default'")
+    wa.add_argument("--weights", help="registered weights, a training output directory, or a URL")
+    wa.add_argument("--min-confidence", metavar="P", help="as for classify")
+    wa.add_argument("--poll", type=float, metavar="SECONDS",
+                    help="poll the directory every SECONDS instead of using file events (network filesystems)")
+    wa.add_argument("--once", action="store_true", help="classify the complete files there now, then exit")
+    wa.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                    help="a file still incomplete this long after its last change gets an error row (60)")
+    wa.set_defaults(func=_cmd_watch)
 
     we = sub.add_parser("weights", help="the weights registry: list, info, verify",
                         description="Show and check weights: 'list' the registered ones, 'info' prints a "
