@@ -37,7 +37,7 @@ from bench_classify import median_ms  # noqa: E402
 
 from celestialclass import CelestialClassifier  # noqa: E402
 from celestialclass.simulate import simulate_exposure  # noqa: E402
-from celestialclass.watch import watch  # noqa: E402
+from celestialclass.realtime import watch  # noqa: E402
 
 TARGET_P95_MS = 150.0
 TARGET_CHIPS_PER_S = 5.0

@@ -8,7 +8,8 @@ starts fast:
   celestialclass``: at once if `astropy.nddata` is loaded, else as soon as it
   is (a post-import hook), so that the command line need not load astropy.
 - `celestialclass.simulate` writes raw exposures.
-- `CelestialClassifier`, `classify_ccd` and `classify_files` classify chips.
+- `CelestialClassifier`, `classify_ccd` and `classify_files` classify chips;
+  `watch` classifies raw files as they land (`celestialclass.realtime`).
 """
 
 import importlib
@@ -22,11 +23,11 @@ try:
 except ImportError:  # pragma: no cover - a source tree that was never built
     __version__ = "0.0.0"
 
-__all__ = ["CelestialClassError", "CelestialClassifier", "Prediction", "classify_ccd", "classify_files",
+__all__ = ["CelestialClassError", "CelestialClassifier", "Prediction", "classify_ccd", "classify_files", "watch",
            "__version__"]
 
 _SUBMODULES = ("io", "simulate", "exceptions", "cli", "models", "datasets", "training", "evaluation",
-               "preprocess", "weights", "classify")
+               "preprocess", "weights", "classify", "realtime")
 _CLASSIFY = ("CelestialClassifier", "Prediction", "classify_ccd", "classify_files")
 
 
@@ -43,8 +44,10 @@ def __getattr__(name):
         return importlib.import_module(f".{name}", __name__)
     if name in _CLASSIFY:
         return getattr(importlib.import_module(".classify", __name__), name)
+    if name == "watch":
+        return importlib.import_module(".realtime", __name__).watch
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_SUBMODULES) | set(_CLASSIFY))
+    return sorted(set(globals()) | set(_SUBMODULES) | set(_CLASSIFY) | {"watch"})

@@ -366,7 +366,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     import threading
 
     from .schema import CLASS_DISPLAY
-    from .watch import watch
+    from .realtime import watch
 
     stop = threading.Event()
 

@@ -117,7 +117,7 @@ def file_is_complete(path) -> tuple[bool, str]:
     --------
     >>> import os, tempfile
     >>> from celestialclass.simulate import write_example_raw
-    >>> from celestialclass.watch import file_is_complete
+    >>> from celestialclass.realtime import file_is_complete
     >>> path = write_example_raw(os.path.join(tempfile.mkdtemp(), "jexampl3q_raw.fits"))
     >>> file_is_complete(path)
     (True, '')
@@ -186,7 +186,7 @@ class ResultsLog:
     Examples
     --------
     >>> import os, tempfile
-    >>> from celestialclass.watch import ResultsLog
+    >>> from celestialclass.realtime import ResultsLog
     >>> log = ResultsLog(os.path.join(tempfile.mkdtemp(), "results.jsonl"))
     >>> log.append([{"source": "a_raw.fits", "file_size": 10, "file_mtime": 5, "file_rows": 1}])
     >>> len(log), log.done_keys()
@@ -415,7 +415,7 @@ def watch(directory, *, pattern: str = DEFAULT_PATTERN, output=None, hdu: int | 
     >>> import os, tempfile
     >>> from celestialclass import CelestialClassifier
     >>> from celestialclass.simulate import write_example_raw
-    >>> from celestialclass.watch import watch
+    >>> from celestialclass.realtime import watch
     >>> landing = tempfile.mkdtemp()
     >>> _ = write_example_raw(os.path.join(landing, "jexampl4q_raw.fits"))
     >>> rows = list(watch(landing, once=True, hdu=4, classifier=CelestialClassifier(device="cpu")))

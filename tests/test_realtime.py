@@ -1,4 +1,4 @@
-"""celestialclass.watch: files taken only when complete, a log that loses nothing and repeats nothing."""
+"""celestialclass.realtime (watch): files taken only when complete, a log that loses nothing and repeats nothing."""
 
 import hashlib
 import json
@@ -15,7 +15,7 @@ import pytest
 from celestialclass import CelestialClassifier
 from celestialclass.exceptions import CelestialClassError, InputError
 from celestialclass.simulate import write_example_raw
-from celestialclass.watch import FITS_BLOCK, FileKey, ResultsLog, file_is_complete, watch
+from celestialclass.realtime import FITS_BLOCK, FileKey, ResultsLog, file_is_complete, watch
 
 
 @pytest.fixture(scope="module")
