@@ -60,6 +60,8 @@ __all__ = ["watch", "ResultsLog", "file_is_complete", "FileKey", "WATCH_COLUMNS"
 DEFAULT_PATTERN = "*_raw.fits"
 #: FITS files are made of blocks of this many bytes.
 FITS_BLOCK = 2880
+#: Seconds between the looks over the whole directory that back up file events.
+RESCAN_S = 60.0
 #: How a FITS file and a gzip file begin.
 FITS_START, GZIP_START = b"SIMPLE  =", b"\x1f\x8b"
 
@@ -174,9 +176,10 @@ class ResultsLog:
     ``.jsonl`` appends each file's rows in one write and flushes them to
     disk (``fsync``) before the next file; a crash can cut only the last
     file's rows short, and such a tail is dropped (and its file done again)
-    when the log is opened. ``.ecsv`` is rewritten whole and atomically
-    after each file (simple to read with `astropy.table.Table.read`, but each
-    write costs more as the log grows: prefer ``.jsonl`` for long runs).
+    when the log is opened. Only the files' keys are kept in memory. ``.ecsv``
+    is rewritten whole and atomically after each file (simple to read with
+    `astropy.table.Table.read`, but each write costs more as the log grows:
+    prefer ``.jsonl`` for long runs).
 
     Parameters
     ----------
@@ -200,56 +203,57 @@ class ResultsLog:
         self.format = self.path.suffix.lower()
         if self.format not in self.SUFFIXES:
             raise InputError(f"a watch log must end in .jsonl or .ecsv: {self.path}")
-        self.rows: list[dict] = []
+        self._rows: list[dict] = []  # an ECSV log's rows (it is rewritten whole); a JSON-lines log keeps none
+        self._done: set[FileKey] = set()
+        self._count = 0
         if self.path.exists():
             self._load()
 
     def _load(self) -> None:
-        import json
-
         if self.format == ".ecsv":
-            from astropy.table import Table
-
-            try:
-                table = Table.read(self.path, format="ascii.ecsv")
-            except Exception as exc:  # noqa: BLE001 - an ECSV log is only ever replaced whole
-                raise CelestialClassError(f"not a readable watch log ({type(exc).__name__}: {exc})",
-                                          path=self.path) from None
-            self.rows = [{name: (None if np.ma.is_masked(row[name]) else row[name].item()
-                                 if hasattr(row[name], "item") else row[name]) for name in table.colnames}
-                         for row in table]
+            self._rows = self.rows()
+            self._remember(self._rows)
             return
         data = self.path.read_bytes()
-        keep, rows, group = 0, [], []
-        offset = 0
-        for line in data.splitlines(keepends=True):
-            offset += len(line)
+        keep = offset = 0
+        group: list[dict] = []
+        for number, line in enumerate(data.splitlines(keepends=True), 1):
             if not line.endswith(b"\n"):
                 break  # a write cut short
-            try:
-                row = json.loads(line)
-            except ValueError:
-                raise CelestialClassError(f"line {len(rows) + len(group) + 1} is not JSON: the log was changed "
-                                          "by something other than watch", path=self.path) from None
-            group.append(row)
-            if len(group) >= int(row.get("file_rows") or 1):
-                rows.extend(group)
-                group = []
-                keep = offset
-        if keep < len(data):  # the last file's rows were cut short: drop them, the file is done again
+            offset += len(line)
+            group.append(self._parse(line, number))
+            if len(group) >= int(group[-1].get("file_rows") or 1):
+                self._remember(group)
+                group, keep = [], offset
+        if keep < len(data):  # the last file's rows were cut short (a crash): drop them, it is done again
             with open(self.path, "r+b") as handle:
                 handle.truncate(keep)
                 handle.flush()
                 os.fsync(handle.fileno())
-        self.rows = rows
+
+    def _parse(self, line: bytes, number: int) -> dict:
+        import json
+
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if not isinstance(row, dict):
+            raise CelestialClassError(f"line {number} is not a JSON object: the log was changed by something "
+                                      "other than watch", path=self.path)
+        return row
+
+    def _remember(self, rows: list[dict]) -> None:
+        self._count += len(rows)
+        self._done.update(FileKey(row["source"], int(row["file_size"]), int(row["file_mtime"])) for row in rows
+                          if row.get("file_size") is not None and row.get("file_mtime") is not None)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return self._count
 
     def done_keys(self) -> set[FileKey]:
         """The files (as `FileKey`) whose rows are in the log."""
-        return {FileKey(row["source"], int(row["file_size"]), int(row["file_mtime"])) for row in self.rows
-                if row.get("file_size") is not None and row.get("file_mtime") is not None}
+        return set(self._done)
 
     def append(self, rows: list[dict]) -> None:
         """Add one file's rows and make them durable before returning."""
@@ -265,21 +269,39 @@ class ResultsLog:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            self.rows.extend(rows)
-            return
-        self.rows.extend(rows)
-        self._write_ecsv()
+        else:
+            self._rows.extend(rows)
+            self._write_ecsv()
+        self._remember(rows)
 
-    def table(self):
-        """The log as an `~astropy.table.Table` (HDU and chip masked where not known)."""
+    def rows(self) -> list[dict]:
+        """Every row in the log, read from its file."""
+        if not self.path.exists():
+            return []
+        if self.format == ".jsonl":
+            lines = self.path.read_bytes().splitlines()
+            return [self._parse(line, number) for number, line in enumerate(lines, 1)]
+        from astropy.table import Table
+
+        try:
+            table = Table.read(self.path, format="ascii.ecsv")
+        except Exception as exc:  # noqa: BLE001 - an ECSV log is only ever replaced whole
+            raise CelestialClassError(f"not a readable watch log ({type(exc).__name__}: {exc})",
+                                      path=self.path) from None
+        return [{name: (None if np.ma.is_masked(row[name]) else
+                        row[name].item() if hasattr(row[name], "item") else row[name]) for name in table.colnames}
+                for row in table]
+
+    def table(self, rows: list[dict] | None = None):
+        """The log (or ``rows``) as an `~astropy.table.Table`, unknown values masked, columns described."""
         from astropy.table import MaskedColumn, Table
 
         from .classify import RESULT_COLUMNS, RESULT_DESCRIPTIONS
 
-        names = list(RESULT_COLUMNS) + list(WATCH_COLUMNS)
+        rows = self.rows() if rows is None else rows
         columns = []
-        for name in names:
-            values = [row.get(name) for row in self.rows]
+        for name in list(RESULT_COLUMNS) + list(WATCH_COLUMNS):
+            values = [row.get(name) for row in rows]
             mask = [value is None for value in values]
             if name in ("hdu", "ccdchip", "file_size", "file_mtime", "file_rows"):
                 data = np.array([0 if v is None else int(v) for v in values], dtype=np.int64)
@@ -296,7 +318,7 @@ class ResultsLog:
         from .utils.files import atomic_path
 
         with atomic_path(self.path) as tmp:
-            self.table().write(tmp, format="ascii.ecsv", overwrite=True)
+            self.table(self._rows).write(tmp, format="ascii.ecsv", overwrite=True)
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
 
@@ -450,12 +472,16 @@ def watch(directory, *, pattern: str = DEFAULT_PATTERN, output=None, hdu: int | 
 
     try:
         scan()  # what landed while no watch was running
+        scanned = time.monotonic()
         while not stop.is_set():
             if events is not None:
                 now = time.time()
                 for path in events.get(0.02 if pending else 0.25):
                     if matches(path):
                         pending.setdefault(path, _Pending(now))
+                if time.monotonic() - scanned > RESCAN_S:  # in case the system dropped events
+                    scan()
+                    scanned = time.monotonic()
             ready = []
             for path, state in list(pending.items()):
                 verdict = _examine(path, state, done, settle, incomplete_timeout)

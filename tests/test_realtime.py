@@ -85,7 +85,7 @@ def test_results_log_resumes_and_drops_a_cut_tail(tmp_path):
         ResultsLog(tmp_path / "log.txt")
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json}\n")
-    with pytest.raises(CelestialClassError, match="is not JSON"):
+    with pytest.raises(CelestialClassError, match="is not a JSON object"):
         ResultsLog(bad)
 
 
