@@ -377,6 +377,9 @@ def _cmd_watch(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, finish) for sig in (signal.SIGINT, signal.SIGTERM)}
     where = f"polling every {args.poll:g} s" if args.poll is not None else "file events"
+    from .classify import _resolve_entry
+
+    entry = _resolve_entry(args.model, args.weights, None)
     if not args.once:
         print(f"celestialclass watch: {args.directory} ({args.pattern}, {where}); results -> "
               f"{args.output or 'standard output only'}; Ctrl-C or SIGTERM to stop", file=sys.stderr)
@@ -386,6 +389,9 @@ def _cmd_watch(args: argparse.Namespace) -> int:
                          model=args.model, weights=args.weights, min_confidence=_min_confidence(args),
                          poll=args.poll, once=args.once, incomplete_timeout=args.timeout, stop=stop):
             count += 1
+            if count == 1 and "simulated" in str(entry.training_data or ""):
+                print(f"note: the {entry.name} model was trained on simulated exposures only "
+                      f"(celestialclass weights info {entry.name})", file=sys.stderr)
             where = f"{row['source']}[{row['hdu']}]" if row["hdu"] is not None else row["source"]
             if row["error"]:
                 failed += 1
