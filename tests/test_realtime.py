@@ -227,3 +227,14 @@ def test_sigterm_finishes_the_file_and_exits_0(example, tmp_path):
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(rows) % 2 == 0 and len(rows) >= 2  # whole files only
     assert out.count("\n") == len(rows)
+
+
+def test_cli_errors_are_said_not_raised(tmp_path, capsys):
+    from celestialclass.cli import main
+
+    assert main(["watch", str(tmp_path / "nowhere"), "--once"]) == 1
+    assert "not a directory to watch" in capsys.readouterr().err
+    assert main(["watch", str(tmp_path), "--once", "--output", str(tmp_path / "log.txt")]) == 1
+    assert "must end in .jsonl or .ecsv" in capsys.readouterr().err
+    assert main(["watch", str(tmp_path), "--once"]) == 0
+    assert "0 chips" in capsys.readouterr().err
