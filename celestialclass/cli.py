@@ -182,6 +182,17 @@ def _cmd_default_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _range(interval) -> str:
+    return f" (95% {interval[0]:.3f}-{interval[1]:.3f})" if interval else ""
+
+
+def _floor_text(floor: dict | None) -> str:
+    if not floor:
+        return ""
+    return (f" (a perfectly calibrated model with these confidences: {floor['median']:.3f}, 95% "
+            f"{floor['interval'][0]:.3f}-{floor['interval'][1]:.3f}, on {floor['chips']} chips)")
+
+
 def _trust_lines(metrics: dict) -> list[str]:
     """What an accuracy means: the shortcut baselines beside it, calibration and abstention (for `evaluate`)."""
     def pct(value, interval=None):
@@ -197,7 +208,9 @@ def _trust_lines(metrics: dict) -> list[str]:
     calibration = metrics.get("calibration")
     if calibration:
         lines.append(f"calibration: expected calibration error {calibration['ece_before']:.3f} uncalibrated, "
-                     f"{calibration['ece_after']:.3f} at the weights' temperature {calibration['temperature']:.3g}")
+                     f"{calibration['ece_after']:.3f}{_range(calibration.get('ece_after_interval'))} at the weights' "
+                     f"temperature {calibration['temperature']:.3g}"
+                     + _floor_text(calibration.get("ece_if_calibrated")))
     abstention = metrics.get("abstention")
     if abstention:
         lines.append(f"abstention at the weights' min_confidence {abstention['min_confidence']:.3f}: "

@@ -178,8 +178,8 @@ def paper_table4(metrics: dict, predictions, model: str, data_set: str, measured
 def _trust(predictions, temperature: float, min_confidence: float | None) -> tuple[dict, dict]:
     """Calibration and abstention figures of a predictions table, and the curves their plots draw."""
     from ..schema import CLASS_NAMES
-    from .calibration import (abstention_summary, expected_calibration_error, reliability_bins, risk_coverage,
-                              softmax)
+    from .calibration import (abstention_summary, ece_if_calibrated, ece_interval, expected_calibration_error,
+                              reliability_bins, risk_coverage, softmax)
 
     if not all(f"logit_{name}" in predictions.colnames for name in CLASS_NAMES):
         return {}, {}
@@ -188,6 +188,7 @@ def _trust(predictions, temperature: float, min_confidence: float | None) -> tup
     true, logits = np.asarray(predictions["true"], int)[keep], logits[keep]
     if len(true) == 0:
         return {}, {}
+    groups = np.asarray(predictions["ID"])[keep] if "ID" in predictions.colnames else np.arange(len(true))
     before, after = softmax(logits), softmax(logits, temperature)
     bins = {"before": reliability_bins(true, before), "after": reliability_bins(true, after)}
     coverage, accuracy, _ = risk_coverage(true, after)
@@ -195,6 +196,8 @@ def _trust(predictions, temperature: float, min_confidence: float | None) -> tup
     figures = {"calibration": {"temperature": float(temperature),
                                "ece_before": expected_calibration_error(true, before),
                                "ece_after": expected_calibration_error(true, after),
+                               "ece_after_interval": ece_interval(true, after, groups),
+                               "ece_if_calibrated": ece_if_calibrated(after),
                                "reliability": bins},
                "risk_coverage": {"accuracy_at_coverage": at}}
     if min_confidence is not None:
@@ -222,7 +225,10 @@ def write_report(predictions, out_dir, *, model: str, data_set: str, measured_on
       rules on the same chips, each with its interval
       (`~celestialclass.evaluation.baselines.shortcut_baselines`);
     * ``calibration``: the expected calibration error before
-      (``temperature`` 1) and after the weights' ``temperature``, and the
+      (``temperature`` 1) and after the weights' ``temperature`` (with its
+      interval by bootstrap over objects, and what a perfectly calibrated
+      model with the same confidences would score on as many chips,
+      `~celestialclass.evaluation.calibration.ece_if_calibrated`), and the
       reliability bins;
     * ``risk_coverage``: accuracy on the most confident 50, 80, 90 and 100 %
       of chips, and, given ``min_confidence``, ``abstention``: the coverage

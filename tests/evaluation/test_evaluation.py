@@ -63,6 +63,9 @@ def test_evaluate_command_writes_report(mock_lcid, tmp_path, capsys):
     assert metrics["baselines"]["instrument"]["accuracy"] >= majority
     assert metrics["calibration"]["temperature"] == 1.0  # trained without validation: no temperature
     assert metrics["calibration"]["ece_before"] == metrics["calibration"]["ece_after"]
+    low, high = metrics["calibration"]["ece_after_interval"]
+    assert low <= metrics["calibration"]["ece_after"] <= high
+    assert metrics["calibration"]["ece_if_calibrated"]["chips"] == 8 and "perfectly calibrated" in out
     assert metrics["risk_coverage"]["accuracy_at_coverage"]["1.00"] == pytest.approx(metrics["accuracy"])
     assert len(metrics["roc"]["fpr"]) == len(metrics["roc"]["tpr"]) == 9
     assert np.isfinite(predictions["logit_nsc"]).all()
@@ -86,6 +89,29 @@ def test_calibration_measures_by_hand():
     summary = abstention_summary(true, probs, 0.65)
     assert summary["coverage"] == pytest.approx(0.6) and summary["accuracy_answered"] == 1.0
     assert summary["accuracy_all"] == pytest.approx(0.8)
+
+
+def test_ece_floor_and_interval_tell_chance_from_miscalibration():
+    from celestialclass.evaluation.calibration import ece_if_calibrated, ece_interval, expected_calibration_error
+
+    rng = np.random.default_rng(3)
+    confidence = rng.uniform(0.5, 1.0, 300)
+    probs = np.stack([confidence, 1 - confidence], axis=1)
+    floor = ece_if_calibrated(probs)
+    assert 0 < floor["interval"][0] < floor["median"] < floor["interval"][1] < 0.1 and floor["chips"] == 300
+    # a calibrated model lands inside the floor's range; an overconfident one far above it
+    calibrated = np.where(rng.random(300) < confidence, 0, 1)
+    assert floor["interval"][0] <= expected_calibration_error(calibrated, probs) <= floor["interval"][1]
+    overconfident = np.where(rng.random(300) < confidence - 0.2, 0, 1)
+    assert expected_calibration_error(overconfident, probs) > 2 * floor["interval"][1]
+    # the interval is by bootstrap over objects (here of three chips each, or of one)
+    groups = np.repeat(np.arange(100), 3)
+    low, high = ece_interval(calibrated, probs, groups)
+    low1, high1 = ece_interval(calibrated, probs, np.arange(300))
+    assert low <= expected_calibration_error(calibrated, probs) <= high
+    assert high - low > 0 and high1 - low1 > 0
+    # more chips, a lower floor: the bias that the floor measures shrinks with the sample
+    assert ece_if_calibrated(np.tile(probs, (10, 1)))["median"] < floor["median"] / 2
 
 
 def test_shortcut_baselines_are_best_rules_with_intervals():
