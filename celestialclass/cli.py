@@ -480,6 +480,13 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return status
 
 
+def _add_chip_options(parser: argparse.ArgumentParser) -> None:
+    """``--hdu``, ``--model`` and ``--weights``: which chips, which classifier (classify, explain, watch)."""
+    parser.add_argument("--hdu", type=int, help="only this HDU of each file (1 or 4)")
+    parser.add_argument("--model", default="default", help="architecture, or 'default'")
+    parser.add_argument("--weights", help="registered weights, a training output directory, or a URL")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -635,9 +642,7 @@ def _build_parser() -> argparse.ArgumentParser:
                                     "that cannot be read gets a row with its error; the exit status is 0 only "
                                     "when every file succeeded.")
     cl.add_argument("paths", nargs="*", metavar="PATH")
-    cl.add_argument("--hdu", type=int, help="only this HDU of each file (1 or 4)")
-    cl.add_argument("--model", default="default", help="architecture, or 'default'")
-    cl.add_argument("--weights", help="registered weights, a training output directory, or a URL")
+    _add_chip_options(cl)
     cl.add_argument("--output", help="write the table: .ecsv, .csv or .json")
     cl.add_argument("--scheduler", help="a dask.distributed scheduler address, or 'local' for a LocalCluster")
     cl.add_argument("--example", action="store_true", help="also classify a built-in simulated exposure")
@@ -651,9 +656,7 @@ def _build_parser() -> argparse.ArgumentParser:
                                     "classifier's decision (|input x gradient| summed over blocks of pixels): "
                                     "a FITS image with the chip's WCS and a PNG over an asinh preview.")
     xp.add_argument("path", metavar="FILE", help="a raw file")
-    xp.add_argument("--hdu", type=int, help="only this HDU (1 or 4)")
-    xp.add_argument("--model", default="default", help="architecture, or 'default'")
-    xp.add_argument("--weights", help="registered weights, a training output directory, or a URL")
+    _add_chip_options(xp)
     xp.add_argument("--out", default=".", help="directory for <file>_hdu<N>_explain.fits and .png (here)")
     xp.add_argument("--block", type=int, default=16, help="pixels per map pixel side (16)")
     xp.add_argument("--no-png", action="store_true", help="write the FITS maps only")
@@ -669,9 +672,7 @@ def _build_parser() -> argparse.ArgumentParser:
     wa.add_argument("directory", metavar="DIR", help="where raw files land")
     wa.add_argument("--pattern", default="*_raw.fits", help="file names to take (default: '*_raw.fits')")
     wa.add_argument("--output", help="results log: .jsonl (appended) or .ecsv; resumed if it exists")
-    wa.add_argument("--hdu", type=int, help="only this HDU of each file (1 or 4)")
-    wa.add_argument("--model", default="default", help="architecture, or 'default'")
-    wa.add_argument("--weights", help="registered weights, a training output directory, or a URL")
+    _add_chip_options(wa)
     wa.add_argument("--min-confidence", metavar="P", help="as for classify")
     wa.add_argument("--poll", type=float, metavar="SECONDS",
                     help="poll the directory every SECONDS instead of using file events (network filesystems)")

@@ -33,6 +33,16 @@ def _pyplot():
     return pyplot()
 
 
+def _finish(plt, fig, ax, path, title: str, legend: str | None = None) -> None:
+    """Title (wrapped to fit), legend, a tight layout; save to ``path`` and close."""
+    ax.set_title(_wrapped(title), fontsize=9)
+    if legend:
+        ax.legend(loc=legend, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def plot_confusion(confusion, path, title: str = "", class_names=("galaxy", "nebula/\nstar cluster")) -> None:
     """A confusion matrix in the style of the paper's Fig. 3 (counts and row percentages)."""
     plt = _pyplot()
@@ -49,10 +59,7 @@ def plot_confusion(confusion, path, title: str = "", class_names=("galaxy", "neb
     ax.set_yticks([0, 1], class_names)
     ax.set_xlabel("Predicted label")
     ax.set_ylabel("True label")
-    ax.set_title(_wrapped(title), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _finish(plt, fig, ax, path, title)
 
 
 def plot_roc(curves, path, title: str = "") -> None:
@@ -74,11 +81,7 @@ def plot_roc(curves, path, title: str = "") -> None:
     ax.plot([0, 1], [0, 1], ls=":", color="gray")
     ax.set_xlabel("False positive rate (galaxies called nebula/star cluster)")
     ax.set_ylabel("True positive rate (nebulae/star clusters)")
-    ax.set_title(_wrapped(title), fontsize=9)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _finish(plt, fig, ax, path, title, legend="lower right")
 
 
 def roc_points(predictions) -> dict:
@@ -107,11 +110,7 @@ def plot_reliability(bins: dict, path, title: str = "") -> None:
     ax.set_ylim(0.0, 1.02)
     ax.set_xlabel("Confidence (largest class probability)")
     ax.set_ylabel("Accuracy of the chips in the bin")
-    ax.set_title(_wrapped(title), fontsize=9)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _finish(plt, fig, ax, path, title, legend="lower right")
 
 
 def plot_risk_coverage(curves: dict, path, title: str = "") -> None:
@@ -123,11 +122,7 @@ def plot_risk_coverage(curves: dict, path, title: str = "") -> None:
     ax.set_xlim(0, 1.0)
     ax.set_xlabel("Fraction of chips answered")
     ax.set_ylabel("Accuracy on the chips answered")
-    ax.set_title(_wrapped(title), fontsize=9)
-    ax.legend(loc="lower left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _finish(plt, fig, ax, path, title, legend="lower left")
 
 
 def plot_training_log(log_csv, path) -> None:
