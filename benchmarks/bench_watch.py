@@ -90,6 +90,7 @@ def main(argv=None):
     parser.add_argument("--files", type=int, default=24, help="files landed at --interval (latency)")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between files (latency phase)")
     parser.add_argument("--burst", type=int, default=24, help="files landed at once (throughput)")
+    parser.add_argument("--batch-size", type=int, default=1, help="chips per forward pass (watch uses 1)")
     args = parser.parse_args(argv)
     busy = busy_cores()
     if busy is not None and busy > 0.3:
@@ -100,7 +101,7 @@ def main(argv=None):
         (tmp / "in").mkdir()
         sources = make_sources(tmp / "src")
         bare = statistics.median(median_ms(lambda: fits.getdata(s, hdu), 5) for s in sources for hdu in (1, 4))
-        classifier = CelestialClassifier(device="cpu", batch_size=1)
+        classifier = CelestialClassifier(device="cpu", batch_size=args.batch_size)
         print(f"default weights: {classifier.name} ({classifier.weights_sha256[:12]}); bare fits.getdata of a "
               f"chip: {bare:.1f} ms")
         log = tmp / "results.jsonl"

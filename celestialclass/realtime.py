@@ -510,8 +510,16 @@ def watch(directory, *, pattern: str = DEFAULT_PATTERN, output=None, hdu: int | 
 
 
 def _warm_up(classifier) -> None:
-    """One forward pass on a blank input of the weights' size, so the first file is not slowed."""
+    """Import what reading a file needs and run one forward pass on a blank input of the weights' size.
+
+    Otherwise the first file's latency would carry the imports (about a
+    second) and the first forward pass's set-up.
+    """
+    import astropy.io.fits  # noqa: F401
     import torch
+
+    from .io import RawFile  # noqa: F401
+    from .io.screen import check_exposure  # noqa: F401
 
     size = classifier.entry.input_size
     if size:
