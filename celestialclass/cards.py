@@ -61,7 +61,8 @@ def _result_line(name: str, metrics: dict, baseline: dict | None) -> str:
     text = f"{name}: {_pct(metrics['accuracy'])}"
     if interval and all(v == v for v in interval):
         text += f" ({_pct(interval[0])}-{_pct(interval[1])}, 95 % by bootstrap over objects)"
-    text += f" of {metrics['n']} chips; F1 galaxy {metrics['f1']['galaxy']:.3f}, NSC {metrics['f1']['nsc']:.3f}"
+    text += (f" of {metrics['n']} chips; F1 galaxy {metrics['f1']['galaxy']:.3f}, "
+             f"nebula/star cluster {metrics['f1']['nsc']:.3f}")
     if baseline:
         text += f"; ResNet18 on LCID-Resize {_pct(baseline['accuracy'])}"
     shortcuts = metrics.get("baselines") or {}
@@ -118,6 +119,20 @@ def card_summary(card: dict, *, name: str | None = None, location: str | None = 
                 lines.append(f"      measured on {metrics[key]['measured_on']}")
     if card.get("note"):
         lines.append(f"  note: {card['note']}")
-    if training.get("command"):
-        lines.append(f"  rebuild: {training['command']}")
+    rebuild = _rebuild_command(card)
+    if rebuild:
+        lines.append(f"  rebuild: {rebuild}")
     return "\n".join(lines)
+
+
+def _rebuild_command(card: dict) -> str | None:
+    """The command that rebuilds a card's weights, naming no directory of the machine that built them.
+
+    A default-model build's card records its settings (``build``), from which
+    the command follows; a training run's card, the command it was trained with.
+    """
+    build = card.get("build")
+    if build and build.get("seed") is not None:
+        return f"celestialclass default-model BUILD_DIR --seed {build['seed']}" + (
+            " --bank BANK_DIR" if build.get("bank") else "")
+    return (card.get("training") or {}).get("command")

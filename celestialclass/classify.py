@@ -29,7 +29,7 @@ RESULT_COLUMNS = ("source", "hdu", "ccdchip", "instrument", "filter", "label", "
 FITS_KEYWORDS = {
     "CCLABEL": "galaxy, nsc (nebula/star cluster), uncertain",
     "CCPROB": "probability of CCLABEL",
-    "CCPNSC": "probability of nsc",
+    "CCPNSC": "probability of nsc (nebula/star cluster)",
     "CCMODEL": "celestialclass model (weights name)",
     "CCWSHA": "sha256 of the weights file",
 }
