@@ -64,13 +64,14 @@ def _pct(x):
 
 def _interval(m):
     ci = (m.get("interval") or {}).get("accuracy")
-    return f"{_pct(ci[0])}-{_pct(ci[1])}" if ci else "-"
+    return f"{_pct(ci[0])}-{_pct(ci[1])}" if ci else "not in the card"
 
 
 def _default_card(out):
     """The bundled default model's card: tables and plots (confusion, ROC, reliability), from its JSON."""
     from astropy.table import Table
 
+    from celestialclass.cards import _rebuild_command
     from celestialclass.evaluation.report import plot_confusion, plot_reliability, plot_roc
     from celestialclass.weights import get_weights
 
@@ -145,7 +146,7 @@ def _default_card(out):
                                  for k, n in splits["left_out_not_shown"].items())
                      + (f"; on the held-out ones the model scores {_pct(hidden['accuracy'])} "
                         f"({hidden['n']} chips)" if hidden else "")),
-        ("rebuild", f"``{training['command']}``"),
+        ("rebuild", f"``{_rebuild_command(card)}``"),
         ("built with", ", ".join(f"{k} {v}" for k, v in software.items())),
         ("build time", ", ".join(f"{k} {v / 60:.1f} min" for k, v in card["timings_s"].items()
                                  if not k.startswith("evaluate"))
