@@ -370,7 +370,6 @@ class _Events:
 class _Pending:
     """What `watch` knows of a file it is waiting for."""
 
-    first_seen: float
     key: FileKey | None = None
     changed: float = 0.0
     complete: bool = False
@@ -450,9 +449,11 @@ def watch(directory, *, pattern: str = DEFAULT_PATTERN, output=None, hdu: int | 
     if not directory.is_dir():
         raise InputError(f"{directory}: not a directory to watch")
     _check_min_confidence(min_confidence)
-    for name, value in (("poll", poll), ("settle", settle), ("incomplete_timeout", incomplete_timeout)):
-        if value is not None and not (isinstance(value, (int, float)) and value >= 0 and np.isfinite(value)):
-            raise InputError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    for name, value, least in (("poll", poll, 0.01), ("settle", settle, 0.0),
+                               ("incomplete_timeout", incomplete_timeout, 0.0)):
+        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                      and np.isfinite(value) and value >= least):
+            raise InputError(f"{name} must be a number of seconds >= {least:g}, got {value!r}")
     log = ResultsLog(output) if output is not None else None
     done = log.done_keys() if log is not None else set()
     stop = stop or threading.Event()
@@ -465,20 +466,18 @@ def watch(directory, *, pattern: str = DEFAULT_PATTERN, output=None, hdu: int | 
         return os.path.dirname(path) == os.fspath(directory) and fnmatch.fnmatch(os.path.basename(path), pattern)
 
     def scan() -> None:
-        now = time.time()
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
             if entry.is_file() and matches(entry.path):
-                pending.setdefault(entry.path, _Pending(now))
+                pending.setdefault(entry.path, _Pending())
 
     try:
         scan()  # what landed while no watch was running
         scanned = time.monotonic()
         while not stop.is_set():
             if events is not None:
-                now = time.time()
                 for path in events.get(0.02 if pending else 0.25):
                     if matches(path):
-                        pending.setdefault(path, _Pending(now))
+                        pending.setdefault(path, _Pending())
                 if time.monotonic() - scanned > RESCAN_S:  # in case the system dropped events
                     scan()
                     scanned = time.monotonic()

@@ -172,8 +172,9 @@ def test_an_incomplete_file_gets_an_error_row_then_is_retried(example, classifie
 def test_bad_arguments_are_said(tmp_path, classifier):
     with pytest.raises(InputError, match="not a directory"):
         next(watch(tmp_path / "nowhere", classifier=classifier))
-    with pytest.raises(InputError, match="poll"):
-        next(watch(tmp_path, poll=-1, classifier=classifier))
+    for poll in (-1, 0, float("nan"), True):  # polling with no pause would spin on a core
+        with pytest.raises(InputError, match="poll must be a number of seconds >= 0.01"):
+            next(watch(tmp_path, poll=poll, classifier=classifier))
 
 
 def _cli(*args):
