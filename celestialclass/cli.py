@@ -378,8 +378,9 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from .schema import CLASS_DISPLAY
+    from .classify import _resolve_entry
     from .realtime import watch
+    from .schema import CLASS_DISPLAY
 
     stop = threading.Event()
 
@@ -389,12 +390,10 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, finish) for sig in (signal.SIGINT, signal.SIGTERM)}
-    where = f"polling every {args.poll:g} s" if args.poll is not None else "file events"
-    from .classify import _resolve_entry
-
+    how = f"polling every {args.poll:g} s" if args.poll is not None else "file events"
     entry = _resolve_entry(args.model, args.weights, None)
     if not args.once:
-        print(f"celestialclass watch: {args.directory} ({args.pattern}, {where}); results -> "
+        print(f"celestialclass watch: {args.directory} ({args.pattern}, {how}); results -> "
               f"{args.output or 'standard output only'}; Ctrl-C or SIGTERM to stop", file=sys.stderr)
     count = failed = 0
     try:
@@ -406,9 +405,10 @@ def _cmd_watch(args: argparse.Namespace) -> int:
                 print(f"note: the {entry.name} model was trained on simulated exposures only "
                       f"(celestialclass weights info {entry.name})", file=sys.stderr)
             where = f"{row['source']}[{row['hdu']}]" if row["hdu"] is not None else row["source"]
-            if row["error"]:
+            if row["error"]:  # the message names the file (and HDU) itself
                 failed += 1
-                print(f"{where}: error: {row['error']}", flush=True)
+                error = row["error"] if row["error"].startswith(row["source"]) else f"{where}: {row['error']}"
+                print(f"error: {error}", flush=True)
             else:
                 name = CLASS_DISPLAY.get(row["label"], row["label"])
                 p = max(row["prob_galaxy"], row["prob_nsc"])
@@ -417,7 +417,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print(f"celestialclass watch: {count} chips ({failed} with errors)", file=sys.stderr)
-    return 0
+    return 1 if args.once and failed else 0  # a long watch ends on a signal, with 0
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
@@ -676,7 +676,8 @@ def _build_parser() -> argparse.ArgumentParser:
     wa.add_argument("--min-confidence", metavar="P", help="as for classify")
     wa.add_argument("--poll", type=float, metavar="SECONDS",
                     help="poll the directory every SECONDS instead of using file events (network filesystems)")
-    wa.add_argument("--once", action="store_true", help="classify the complete files there now, then exit")
+    wa.add_argument("--once", action="store_true",
+                    help="classify the complete files there now, then exit (status 1 if any chip failed)")
     wa.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                     help="a file still incomplete this long after its last change gets an error row (60)")
     wa.set_defaults(func=_cmd_watch)

@@ -554,19 +554,19 @@ def _rows_for(classifier, key: FileKey, error: str, hdu, min_confidence) -> list
     completed = key.mtime_ns / 1e9
     taken = time.time()
     items, probs, times = [], [], []
-    if not error:
+    failure = CelestialClassError(error, path=key.path) if error else None
+    if failure is None:
         try:
             for result in classifier.engine.run(classifier._chips(key.path, hdu)):
                 items.append(result.key)
                 probs.append(result.probabilities if result.probabilities is not None
                              else np.full(len(classifier.class_names), np.nan))
                 times.append((time.time(), result.classify_ms))
-        except CelestialClassError as exc:
-            error = str(exc)
-            items, probs, times = [], [], []
-    if error or not items:
-        exc = CelestialClassError(error or "no chips to classify", path=key.path)
-        items, probs, times = [_Item(key.path, hdu, None, None, None, exc)], [
+        except CelestialClassError as exc:  # raised before any chip (a bad hdu): it names the file already
+            failure = exc
+    if failure is not None or not items:
+        failure = failure or CelestialClassError("no chips to classify", path=key.path)
+        items, probs, times = [_Item(key.path, hdu, None, None, None, failure)], [
             np.full(len(classifier.class_names), np.nan)], [(time.time(), float("nan"))]
     table = classifier._table(items, np.array(probs), min_confidence)
     rows = []

@@ -239,3 +239,7 @@ def test_cli_errors_are_said_not_raised(tmp_path, capsys):
     assert "must end in .jsonl or .ecsv" in capsys.readouterr().err
     assert main(["watch", str(tmp_path), "--once"]) == 0
     assert "0 chips" in capsys.readouterr().err
+    (tmp_path / "jbad02q_raw.fits").write_bytes(b"no FITS here " * 500)
+    assert main(["watch", str(tmp_path), "--once"]) == 1  # --once fails when a file did
+    out = capsys.readouterr().out
+    assert out.startswith("error: ") and out.count("jbad02q_raw.fits") == 1  # the file named once
