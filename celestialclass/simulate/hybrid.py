@@ -31,10 +31,14 @@ the simulator, the same way for both classes:
    function, the same recipe for galaxies and clusters; and fractal texture
    below the picture's resolution.
 4. **Scale, orientation, partial views.** The picture's width on the sky is
-   drawn from 150 to 1,500 arcsec whatever its true size (neither class can
-   be told by size; a chip is 205 x 102 arcsec), it is mirrored at random,
+   drawn log-uniformly from 80 to 1,500 arcsec whatever its true size
+   (neither class can be told by size; a chip is 205 x 102 arcsec): about
+   two bodies in five are narrower than 250 arcsec, so a chip shows the
+   whole picture or most of it, as chips show a distant galaxy or a compact
+   nebula whole; the rest are wider, so a chip shows only part of the
+   object, as it does of a nearby one. The picture is mirrored at random,
    and exposures point anywhere within it (the simulator's usual pointing
-   rule), so many chips show only part of the object.
+   rule).
 5. **The rest** is the simulator's: foreground stars, background galaxies,
    sky, PSF, photon and read noise, cosmic rays, bias, saturation
    (`celestialclass.simulate.scenes.scene_layers` and
@@ -53,7 +57,7 @@ from .render import ChipGrid, Layers
 from .scenes import (Body, fractal_texture, log_uniform, luminosity_function, merge_points, sample_texture,
                      tile_points, uniform)
 
-__all__ = ["bank_body", "bank_layers", "BANK_SUBTYPE"]
+__all__ = ["bank_body", "bank_layers", "BANK_SUBTYPE", "WIDTH_RANGE"]
 
 #: Sub-type of a body drawn from a bank image.
 BANK_SUBTYPE = "bank"
@@ -64,6 +68,8 @@ _TAPER = 0.06  # fraction of the image's width over which its edges fade to zero
 _MEDIAN = 7  # pixels: the picture's smooth light is its median over this window; the rest is point sources
 _CONTRAST = 0.25  # how far above the median (as a fraction of it) a pixel must stand to hold point sources
 _SINGLE_AREA = 16  # pixels: a patch above the median no larger than this is one point source
+#: Range (arcsec) of a bank picture's width on the sky, drawn log-uniformly (a chip is 205 x 102 arcsec).
+WIDTH_RANGE = (80.0, 1500.0)
 
 
 def _srgb_to_linear(v: np.ndarray) -> np.ndarray:
@@ -177,7 +183,7 @@ def bank_body(kind: str, seed: int, image: str) -> Body:
     of the picture's light, as they point within a parametric body's.
     """
     rng = np.random.default_rng([seed, 17])
-    width = log_uniform(rng, 150.0, 1500.0)  # arcsec on the sky
+    width = log_uniform(rng, *WIDTH_RANGE)  # arcsec on the sky
     stretch = round(uniform(rng, 1.0, 2.2), 1)  # rounded: bodies share the cached linear light
     smooth, _, radius = _linear_light(str(image), stretch)
     scale = width / smooth.shape[1]

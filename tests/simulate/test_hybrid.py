@@ -7,7 +7,7 @@ from astropy.table import Table
 
 from celestialclass.datasets import load_manifest, split_by_body
 from celestialclass.simulate import HYBRID_MANIFEST_NAME, simulate_dataset, simulate_exposure
-from celestialclass.simulate.hybrid import BANK_SUBTYPE, _linear_light, bank_body
+from celestialclass.simulate.hybrid import BANK_SUBTYPE, WIDTH_RANGE, _linear_light, bank_body
 
 STARS = [(20, 20), (20, 100), (100, 20), (100, 100), (30, 60), (90, 60), (60, 15), (60, 105)]
 
@@ -59,7 +59,8 @@ def test_bank_body_draws_scale_and_view_from_its_seed(picture):
     one, again, other = bank_body("galaxy", 3, picture), bank_body("galaxy", 3, picture), bank_body("galaxy", 4,
                                                                                                     picture)
     assert one == again and one.params != other.params
-    assert 150 <= one.params["width"] <= 1500 and one.params["scale"] == pytest.approx(one.params["width"] / 120)
+    assert WIDTH_RANGE[0] <= one.params["width"] <= WIDTH_RANGE[1]
+    assert one.params["scale"] == pytest.approx(one.params["width"] / 120)
     assert 0 < one.visible_radius < one.params["width"]
 
 
