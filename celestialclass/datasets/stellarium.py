@@ -158,7 +158,7 @@ def read_textures(path) -> list[dict]:
     path = pathlib.Path(path)
     try:
         text = _BARE_FRACTION.sub(r"\g<1>0.\2", path.read_text(encoding="utf-8"))
-        tiles = json.loads(text)["subTiles"]
+        tiles = json.loads(text, strict=False)["subTiles"]  # later editions hold raw tabs in strings
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise StellariumError(f"cannot read the texture list ({exc})", path=path) from None
     textures = []

@@ -34,6 +34,16 @@ def test_texture_reader_takes_bare_fractions(stellarium):
     assert ": -.5," in (stellarium / "nebulae/default/textures.json").read_text()  # the test file has them
 
 
+def test_texture_reader_takes_raw_tabs_in_strings(tmp_path):
+    # stellarium-data 26.3 has a tab inside a quoted URL (n4157.png's infoUrl); strict JSON refuses it.
+    path = tmp_path / "textures.json"
+    path.write_text('{"subTiles": [{"imageCredits": {"short": "A. Observer", "infoUrl": " \thttp://x/n4157"},\n'
+                    '"imageUrl": "n4157.png", "worldCoords": [[[182.8, 50.4], [182.6, 50.4], [182.7, 50.6], '
+                    '[182.9, 50.5]]]}]}')
+    (texture,) = read_textures(path)
+    assert texture["file"] == "n4157.png" and texture["info_url"] == "http://x/n4157"
+
+
 @pytest.fixture(scope="module")
 def bank(stellarium, tmp_path_factory):
     out = tmp_path_factory.mktemp("bank")
