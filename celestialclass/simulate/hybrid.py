@@ -11,25 +11,31 @@ the simulator, the same way for both classes:
    undone by a further power ``stretch`` drawn per body from 1 to 2.2 (these
    are processed pictures whose curves are not published: a power law is the
    assumption, and drawing it is honest about not knowing it). The sky level
-   (the median of the image's border) is subtracted, the edges are tapered to
+   (the border's median, or, for the many pictures that sit in a frame of
+   constant padding darker than their sky, the 10th percentile of the
+   median-filtered picture inside it) is subtracted, the edges are tapered to
    zero, and the result is scaled so that its 99.5th percentile has a surface
    brightness ``mu_peak`` drawn from 18.5 to 22.5 AB mag/arcsec^2.
    The blue, green and red channels become continuum layers with 16,000 K,
    5,800 K and 4,200 K blackbody spectra, so a filter sees the colour of the
    picture roughly where it should.
 2. **What the picture cannot resolve becomes point sources.** The smooth
-   light is the picture's 7 x 7 median; where the picture stands above it
-   by more than its noise and by a quarter of the median itself (foreground
-   stars, cluster members, knots; not a smooth ridge such as a thin disk), the
-   excess is drawn as point sources of the same flux through the
-   instrument's PSF, instead of as blurred blobs: one source per compact
-   patch (up to 16 pixels), at its centroid, and one per pixel, placed at
-   random within it, in larger patches (a crowded cluster, a knotty arm).
+   light is the picture's median over a window of 1/40 of its width (7 to
+   31 pixels, odd: processed pictures draw bright stars as disks many
+   pixels wide); where the picture stands above it by more than its noise
+   and by a quarter of the median itself (foreground stars, cluster
+   members, knots; not a smooth ridge such as a thin disk), the excess is
+   drawn as point sources of the same flux through the instrument's PSF,
+   instead of as blurred blobs: one source per compact patch (up to the
+   window's area), at its centroid, and one per pixel, placed at random
+   within it, in larger patches (a crowded cluster, a knotty arm).
 3. **Resolved point sources where the picture has light**: stars drawn tile
    by tile with a density proportional to the smooth light (``star_density``
    per arcsec^2 at the 99.5th-percentile level) and a power-law luminosity
    function, the same recipe for galaxies and clusters; and fractal texture
-   below the picture's resolution.
+   below the picture's resolution (log-normal, so clumps rather than holes;
+   structure finer than 8 of its pixels on the sky, from a tile 400 arcsec
+   wide, so it never repeats on a chip).
 4. **Scale, orientation, partial views.** The picture's width on the sky is
    drawn log-uniformly from 80 to 1,500 arcsec whatever its true size
    (neither class can be told by size; a chip is 205 x 102 arcsec): about
@@ -64,12 +70,29 @@ BANK_SUBTYPE = "bank"
 #: Continuum spectrum of each colour channel (OpenCV order: blue, green, red).
 _CHANNEL_SEDS = ("young", "sun", "old")
 _PEAK_PERCENTILE = 99.5
+_SKY_PERCENTILE = 10  # in a padded picture, the sky is this percentile of its median-filtered inside ...
+_PADDING_STEP = 3  # ... where that is brighter than the padding by more than this (8-bit steps)
 _TAPER = 0.06  # fraction of the image's width over which its edges fade to zero
-_MEDIAN = 7  # pixels: the picture's smooth light is its median over this window; the rest is point sources
-_CONTRAST = 0.25  # how far above the median (as a fraction of it) a pixel must stand to hold point sources
-_SINGLE_AREA = 16  # pixels: a patch above the median no larger than this is one point source
+_MEDIAN_FRACTION = 40  # the smooth light is the picture's median over 1/40 of its width (7 to 31 pixels) ...
+_MEDIAN_RANGE = (7, 31)
+_CONTRAST = 0.25  # ... and a pixel must stand above it by this fraction of it to hold point sources
+_TEXTURE_PERIOD = 400.0  # arcsec: the texture tile is wider than a chip's diagonal, so it never repeats on one
+_TEXTURE_CELLS = 1024  # cells of the texture tile (0.39 arcsec each)
+_TEXTURE_FINER_THAN = 8  # picture pixels: the texture holds only structure finer than this
 #: Range (arcsec) of a bank picture's width on the sky, drawn log-uniformly (a chip is 205 x 102 arcsec).
 WIDTH_RANGE = (80.0, 1500.0)
+
+
+def _median_window(cols: int) -> int:
+    """Side (odd, pixels) of the median that gives a picture's smooth light: 1/40 of its width, 7 to 31."""
+    return int(np.clip(cols // _MEDIAN_FRACTION, *_MEDIAN_RANGE)) | 1
+
+
+@functools.lru_cache(maxsize=2)
+def _texture(seed: int, scale: float) -> np.ndarray:
+    """The body's texture tile (`_TEXTURE_PERIOD` arcsec wide): fractal noise finer than its picture resolves."""
+    finer_than = _TEXTURE_FINER_THAN * scale * _TEXTURE_CELLS / _TEXTURE_PERIOD
+    return fractal_texture([seed, 61], n=_TEXTURE_CELLS, beta=2.6, finer_than=finer_than)
 
 
 def _srgb_to_linear(v: np.ndarray) -> np.ndarray:
@@ -100,8 +123,9 @@ def _linear_light(path: str, stretch: float):
     Returns
     -------
     smooth : ndarray (rows, cols, 3)
-        Sky-subtracted, tapered, point sources removed; its luminance has
-        99.5th percentile 1.
+        Sky-subtracted, tapered, point sources removed; in units where the
+        picture's light (point sources included) has its 99.5th percentile
+        at 1.
     points : tuple of ndarrays
         Row, column and per-channel flux (same units times pixels) of the point sources found.
     radius : float
@@ -114,10 +138,22 @@ def _linear_light(path: str, stretch: float):
     # Display value -> linear light is one table of 256 entries (sRGB decoding, then the stretch undone),
     # so a median can be taken on the 8-bit values (medians commute with an increasing map).
     table = (_srgb_to_linear(np.arange(256) / 255.0) ** stretch).astype(np.float32)
+    rows, cols = display.shape[:2]
+    window = _median_window(cols)
+    blurred = cv2.merge([cv2.medianBlur(c, window) for c in cv2.split(display)])
+    # The sky is the border's median, unless the picture sits in a frame of constant padding (black,
+    # mostly) darker than its sky: then it is a low percentile of the median-filtered picture inside the
+    # frame (where the padding was cut off the sky would stay on the chip as a bright rectangle).
     border = np.concatenate([display[:4].reshape(-1, 3), display[-4:].reshape(-1, 3),
                              display[:, :4].reshape(-1, 3), display[:, -4:].reshape(-1, 3)])
-    sky = table[np.median(border, axis=0).astype(int)]
-    rows, cols = display.shape[:2]
+    frame = np.median(border, axis=0).astype(np.uint8)
+    inside = (display != frame).any(axis=2)
+    level = frame.astype(float)
+    if inside.mean() > 0.05:
+        low = np.percentile(blurred[inside], _SKY_PERCENTILE, axis=0)
+        if low.mean() > level.mean() + _PADDING_STEP:
+            level = low
+    sky = table[level.astype(int)]
     ramp_r = np.clip(np.minimum(np.arange(rows), rows - 1 - np.arange(rows)) / (_TAPER * rows), 0, 1)
     ramp_c = np.clip(np.minimum(np.arange(cols), cols - 1 - np.arange(cols)) / (_TAPER * cols), 0, 1)
     taper = ((np.sin(0.5 * np.pi * ramp_r)[:, None] * np.sin(0.5 * np.pi * ramp_c)[None, :]) ** 2)[:, :, None]
@@ -126,13 +162,13 @@ def _linear_light(path: str, stretch: float):
         return (np.clip(table[values] - sky, 0, None) * taper).astype(np.float32)
 
     image = linear(display)
-    # The picture's smooth light is its median over _MEDIAN pixels: structure finer than that (stars,
+    # The picture's smooth light is its median over `window` pixels: structure finer than that (stars,
     # knots, a crowded cluster's members) is what the picture cannot resolve, and becomes point sources.
     # Excess over the median counts where it stands out of the noise on the display values (whose 8-bit
     # steps are even, unlike the linear ones).
-    smooth = linear(cv2.merge([cv2.medianBlur(c, _MEDIAN) for c in cv2.split(display)]))
+    smooth = linear(blurred)
     shown = cv2.cvtColor(display, cv2.COLOR_BGR2GRAY)
-    residual = (shown.astype(np.float32) - cv2.medianBlur(shown, _MEDIAN)) / 255.0
+    residual = (shown.astype(np.float32) - cv2.medianBlur(shown, window)) / 255.0
     noise = max(1.4826 * float(np.median(np.abs(residual - np.median(residual)))), 1.0 / 255)
     excess = np.clip(image - smooth, 0, None)
     # ... and by a quarter of the median itself: a smooth ridge (a thin disk) exceeds its median by less.
@@ -145,18 +181,19 @@ def _linear_light(path: str, stretch: float):
         # gives a source per pixel, placed at random within it.
         index = np.arange(1, count + 1)
         area = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-        single = index[area <= _SINGLE_AREA]
+        single = index[area <= window * window]
         flux = np.stack([ndimage.sum(excess[:, :, c], labels, single) for c in range(3)], axis=1).reshape(-1, 3)
         centres = np.array(ndimage.center_of_mass(excess.sum(axis=2), labels, single)).reshape(-1, 2)
-        spread = np.isin(labels, index[area > _SINGLE_AREA])
+        spread = np.isin(labels, index[area > window * window])
         rows_, cols_ = np.nonzero(spread)
         jitter = np.random.default_rng(0).uniform(-0.5, 0.5, (2, len(rows_)))
         points = (np.concatenate([centres[:, 0], rows_ + jitter[0]]),
                   np.concatenate([centres[:, 1], cols_ + jitter[1]]),
                   np.concatenate([flux, excess[rows_, cols_]]))
-    scale = np.percentile(smooth.mean(axis=2), _PEAK_PERCENTILE)
+    # The brightest light of the picture, point sources included (a cluster's smooth light is faint).
+    scale = np.percentile(image.mean(axis=2), _PEAK_PERCENTILE)
     if not scale > 0:
-        raise CelestialClassError("the bank image holds no light above its border's level", path=path)
+        raise CelestialClassError("the bank image holds no light above its sky", path=path)
     smooth /= np.float32(scale)
     points = (points[0], points[1], points[2] / scale)
     yy, xx = np.mgrid[:rows, :cols]
@@ -228,7 +265,10 @@ def bank_layers(body: Body, grid: ChipGrid) -> Layers:
     row, col = _to_image(body, u, v, smooth.shape)
     sampled = cv2.remap(smooth, col.astype(np.float32), row.astype(np.float32), cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    tex = np.clip(1 + p["texture"] * sample_texture(fractal_texture([body.seed, 61], beta=2.6), u, v, 40.0), 0, None)
+    # Log-normal, mean 1: bright clumps (unresolved knots and stars), never holes.
+    amplitude = p["texture"]
+    tex = np.exp(amplitude * sample_texture(_texture(body.seed, p["scale"]), u, v, _TEXTURE_PERIOD)
+                 - 0.5 * amplitude ** 2)
     sb = np.float32(10 ** (-0.4 * p["mu_peak"])) * tex
     layers = Layers(continuum={sed: (sampled[:, :, c] * sb).astype(np.float32)
                                for c, sed in enumerate(_CHANNEL_SEDS)})

@@ -179,14 +179,22 @@ def _nsc_params(subtype, rng):
 
 # ----------------------------------------------------------------------------- textures
 
-def fractal_texture(seed, n=256, beta=3.2) -> np.ndarray:
-    """Periodic fractal noise (power spectrum ~ k**-beta), zero mean, unit standard deviation."""
+def fractal_texture(seed, n=256, beta=3.2, finer_than=None) -> np.ndarray:
+    """Periodic fractal noise (power spectrum ~ k**-beta), zero mean, unit standard deviation.
+
+    With ``finer_than`` (in cells of the ``n`` x ``n`` tile), structure larger
+    than that is suppressed (a Gaussian high-pass filter), so the noise holds
+    only the fine scales.
+    """
     rng = np.random.default_rng(seed)
     white = rng.standard_normal((n, n))
     k = np.fft.fftfreq(n)
     kk = np.hypot(k[:, None], k[None, :])
     kk[0, 0] = 1.0
-    field = np.fft.ifft2(np.fft.fft2(white) * kk ** (-beta / 2)).real
+    spectrum = kk ** (-beta / 2)
+    if finer_than is not None:
+        spectrum *= 1 - np.exp(-(kk * finer_than) ** 2)
+    field = np.fft.ifft2(np.fft.fft2(white) * spectrum).real
     field -= field.mean()
     return (field / field.std()).astype(np.float32)
 
