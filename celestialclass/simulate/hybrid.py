@@ -37,14 +37,15 @@ the simulator, the same way for both classes:
    structure finer than 8 of its pixels on the sky, from a tile 400 arcsec
    wide, so it never repeats on a chip).
 4. **Scale, orientation, partial views.** The picture's width on the sky is
-   drawn log-uniformly from 80 to 1,500 arcsec whatever its true size
-   (neither class can be told by size; a chip is 205 x 102 arcsec): about
-   two bodies in five are narrower than 250 arcsec, so a chip shows the
-   whole picture or most of it, as chips show a distant galaxy or a compact
-   nebula whole; the rest are wider, so a chip shows only part of the
-   object, as it does of a nearby one. The picture is mirrored at random,
-   and exposures point anywhere within it (the simulator's usual pointing
-   rule).
+   drawn log-uniformly from 100 to 600 arcsec whatever its true size
+   (neither class can be told by size; a chip is 205 x 102 arcsec): half the
+   bodies are narrower than 250 arcsec, so a chip shows the whole picture or
+   most of it, as chips show a distant galaxy or a compact nebula whole; on
+   the rest a chip shows a third of the picture's width or more, as it shows
+   part of a nearby object. Wider placements (up to 1,500 arcsec before)
+   put featureless pieces of smooth light on most chips, from which no
+   class can be read. The picture is mirrored at random, and exposures
+   point anywhere within it (the simulator's usual pointing rule).
 5. **The rest** is the simulator's: foreground stars, background galaxies,
    sky, PSF, photon and read noise, cosmic rays, bias, saturation
    (`celestialclass.simulate.scenes.scene_layers` and
@@ -80,7 +81,7 @@ _TEXTURE_PERIOD = 400.0  # arcsec: the texture tile is wider than a chip's diago
 _TEXTURE_CELLS = 1024  # cells of the texture tile (0.39 arcsec each)
 _TEXTURE_FINER_THAN = 8  # picture pixels: the texture holds only structure finer than this
 #: Range (arcsec) of a bank picture's width on the sky, drawn log-uniformly (a chip is 205 x 102 arcsec).
-WIDTH_RANGE = (80.0, 1500.0)
+WIDTH_RANGE = (100.0, 600.0)
 
 
 def _median_window(cols: int) -> int:
