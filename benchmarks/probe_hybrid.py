@@ -15,10 +15,12 @@ beside the majority class. Maps are cached in ``OUT`` (``maps-<seed>.npz``),
 so runs with other splits or epochs reuse them; a new ``--seed`` adds
 another body of every bank image (with ``--seeds``, several).
 
-Measured on 2026-12-04 (stellarium-data 26.3 bank, simulator version 4,
-one body per image, 978 chips of 583 objects, three splits): 65-74 %
-(majority class 62 %); the bank's clean pictures, probed the same way by
-``probe_bank.py``, give about 85 %.
+Measured on 2026-12-04 (stellarium-data 26.3 bank, one body per image,
+three splits): simulator version 4, 978 chips of 509 objects, 64-74 %
+(majority class 57-62 %); two bodies per image (``--seeds 7 8``), 67-68 %;
+version 3 (the chips of 464 of the 584 exposures), 57-64 %, the majority
+class's share. The bank's clean pictures, probed by ``probe_bank.py``, give
+about 79-85 %.
 
     python benchmarks/probe_hybrid.py bank/ maps/ --seeds 7 8
 """
