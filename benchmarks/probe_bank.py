@@ -30,16 +30,12 @@ SIDE = 96
 
 
 def linear_picture(path) -> np.ndarray:
-    """The picture's linear light (sRGB decoded, colours averaged), border sky off, 99.5th percentile 1."""
+    """The picture's linear light (as ``probe_presented.py`` decodes it), 99.5th percentile 1, 192 x 192."""
     import cv2
 
-    display = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if display is None:
-        raise SystemExit(f"{path}: cannot read the picture")
-    value = display.astype(np.float32) / 255
-    light = np.where(value <= 0.04045, value / 12.92, ((value + 0.055) / 1.055) ** 2.4).mean(axis=2)
-    border = np.concatenate([light[:4].ravel(), light[-4:].ravel(), light[:, :4].ravel(), light[:, -4:].ravel()])
-    light = np.clip(light - np.median(border), 0, None)
+    from probe_presented import linear_luminance  # beside this script
+
+    light = linear_luminance(path)
     light /= np.percentile(light, 99.5) + 1e-6
     return cv2.resize(light, (2 * SIDE, 2 * SIDE), interpolation=cv2.INTER_AREA)
 

@@ -133,6 +133,13 @@ def _rebuild_command(card: dict) -> str | None:
     """
     build = card.get("build")
     if build and build.get("seed") is not None:
-        return f"celestialclass default-model BUILD_DIR --seed {build['seed']}" + (
-            " --bank BANK_DIR" if build.get("bank") else "")
+        return default_model_command(build)
     return (card.get("training") or {}).get("command")
+
+
+def default_model_command(build: dict, out_dir="BUILD_DIR", bank_dir="BANK_DIR") -> str:
+    """The ``celestialclass default-model`` command of a build's settings (`DefaultBuild.settings`)."""
+    command = f"celestialclass default-model {out_dir} --seed {build['seed']}"
+    if build.get("bank"):
+        command += f" --bank {bank_dir} --bank-exposures {build['bank_exposures']}"
+    return command

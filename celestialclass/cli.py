@@ -168,7 +168,8 @@ def _cmd_default_model(args: argparse.Namespace) -> int:
 
     from .training.default import DefaultBuild, build_default_model
 
-    given = {"seed": args.seed, "bodies": args.bodies, "blurry_bodies": args.blurry_bodies, "bank": args.bank}
+    given = {"seed": args.seed, "bodies": args.bodies, "blurry_bodies": args.blurry_bodies, "bank": args.bank,
+             "bank_exposures": args.bank_exposures}
     build = replace(DefaultBuild(), **{k: v for k, v in given.items() if v is not None})
     card = build_default_model(args.out_dir, build, jobs=args.jobs)
     held, baseline = card["metrics"]["held_out"], card["baseline"]
@@ -605,6 +606,9 @@ def _build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--bank", metavar="BANK_DIR",
                     help="also train on hybrid exposures of a morphology bank's real images (split by object) "
                          "and report its held-out objects")
+    dm.add_argument("--bank-exposures", type=int, metavar="N",
+                    help="with --bank, bodies drawn from each bank image (default 2; each hybrid exposure "
+                         "takes 34 MB of disk)")
     dm.add_argument("--jobs", type=int, help="simulation worker processes (all cores)")
     dm.set_defaults(func=_cmd_default_model)
 

@@ -223,7 +223,7 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
     from ..datasets import load_manifest, write_manifest
     from ..simulate import SIMULATOR_VERSION, simulate_dataset
     from ..utils.files import atomic_path
-    from ..cards import read_card, software_versions, write_card
+    from ..cards import default_model_command, read_card, software_versions, write_card
 
     import logging
 
@@ -252,11 +252,8 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
         log(f"{stage}: done ({timings[stage]:.0f} s)")
         return result
 
-    command = f"celestialclass default-model {out} --seed {build.seed}" + (
-        f" --bank {build.bank}" if build.bank else "")
-    # The bundle's card names no directory of the machine that built it.
-    bundle_command = f"celestialclass default-model BUILD_DIR --seed {build.seed}" + (
-        " --bank BANK_DIR" if build.bank else "")
+    command = default_model_command(settings, out, build.bank)
+    bundle_command = default_model_command(settings)  # the bundle's card names no directory of this machine
     sim, blurry = out / "sim", out / "blurry"
     timed("simulate", lambda: simulate_dataset(sim, build.bodies, build.exposures_per_body, seed=build.seed,
                                                blurry_fraction=build.blurry_fraction, jobs=jobs,

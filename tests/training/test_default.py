@@ -217,3 +217,14 @@ def test_build_with_a_bank_trains_on_hybrid_exposures_and_reports_held_out_objec
     assert "hybrid" in card["training"]["data"] and "--bank" in card["training"]["command"]
     assert "interval" in card["metrics"]["held_out_real"]
     assert json.loads((out / "build.json").read_text())["bank"] == str(tmp_path / "bank")
+
+
+def test_rebuild_command_names_the_banks_settings():
+    from celestialclass.cards import default_model_command
+
+    assert default_model_command(DefaultBuild(seed=4).settings()) == "celestialclass default-model BUILD_DIR --seed 4"
+    with_bank = DefaultBuild(seed=4, bank="/somewhere/bank", bank_exposures=1).settings()
+    assert default_model_command(with_bank) == ("celestialclass default-model BUILD_DIR --seed 4 --bank BANK_DIR "
+                                                "--bank-exposures 1")
+    assert default_model_command(with_bank, "out", "bank") == ("celestialclass default-model out --seed 4 --bank bank "
+                                                               "--bank-exposures 1")
