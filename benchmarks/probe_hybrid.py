@@ -20,7 +20,7 @@ three splits): simulator version 4, 978 chips of 509 objects, 64-74 %
 (majority class 57-62 %); two bodies per image (``--seeds 7 8``), 67-68 %;
 version 3 (the chips of 464 of the 584 exposures), 57-64 %, the majority
 class's share. The bank's clean pictures, probed by ``probe_bank.py``, give
-about 79-85 %.
+87 %.
 
     python benchmarks/probe_hybrid.py bank/ maps/ --seeds 7 8
 """
