@@ -15,7 +15,8 @@ picture, probabilities averaged).
 
 Measured on 2026-12-04 with ``stellarium-data`` 26.3 (584 pictures of 583
 objects), 5 folds: 87.2 % with whole pictures (folds 85.5-88.2 %, majority
-class 60.3 %; recall galaxy 87.6 %, nebula/star cluster 86.9 %). So this
+class 60.3 %; recall galaxy 87.6 %, nebula/star cluster 86.9 %); 85.8 %
+with partial views (folds 84.3-90.3 %). So this
 bank's few hundred objects can teach a network trained from nothing to
 about 87 %; hybrid chips of the same pictures teach far less
 (``probe_hybrid.py``): what is lost, is lost on the way to the chip.
