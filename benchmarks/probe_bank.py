@@ -60,6 +60,7 @@ def view(picture, rng, part: bool) -> np.ndarray:
 
 
 def network():
+    """The probes' small network: five convolution blocks on one channel, two classes."""
     import torch.nn as nn
 
     def block(cin, cout):
@@ -67,6 +68,36 @@ def network():
 
     return nn.Sequential(*block(1, 16), *block(16, 32), *block(32, 64), *block(64, 96), *block(96, 128),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(128, 2))
+
+
+def fit(batch, labels, train, *, epochs: int, rng, torch_seed: int):
+    """`network` trained on the items ``train`` (class-balanced loss, AdamW, one-cycle schedule, batches of 32).
+
+    ``batch(indices, rng)`` gives those items' training views as an array of
+    shape (n, 1, rows, cols); ``labels`` are 1 for a galaxy. Returns the model
+    in evaluation mode.
+    """
+    import torch
+
+    torch.manual_seed(torch_seed)
+    train = np.array(train)
+    model = network()
+    optimizer = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay=1e-3)
+    batches = int(np.ceil(len(train) / 32))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=epochs * batches)
+    balance = torch.tensor([1 / np.mean(labels[train] == 0), 1 / np.mean(labels[train] == 1)], dtype=torch.float32)
+    for _ in range(epochs):
+        model.train()
+        rng.shuffle(train)
+        for start in range(0, len(train), 32):
+            chosen = train[start:start + 32]
+            loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(batch(chosen, rng))),
+                                                     torch.from_numpy(labels[chosen]), weight=balance)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    return model.eval()
 
 
 def main(argv=None):
@@ -92,27 +123,12 @@ def main(argv=None):
     accuracies, recalls = [], []
     for fold, held in enumerate(np.array_split(unique, args.folds)):
         test = np.isin(groups, held)
-        train = np.nonzero(~test)[0]
-        torch.manual_seed(args.seed + fold)
         rng = np.random.default_rng([args.seed, fold])
-        model = network()
-        optimizer = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay=1e-3)
-        batches = int(np.ceil(len(train) / 32))
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=args.epochs * batches)
-        balance = torch.tensor([1 / np.mean(labels[train] == 0), 1 / np.mean(labels[train] == 1)],
-                               dtype=torch.float32)
-        for _ in range(args.epochs):
-            model.train()
-            rng.shuffle(train)
-            for start in range(0, len(train), 32):
-                batch = train[start:start + 32]
-                x = torch.from_numpy(np.stack([view(pictures[i], rng, part) for i in batch]))[:, None]
-                loss = torch.nn.functional.cross_entropy(model(x), torch.from_numpy(labels[batch]), weight=balance)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-        model.eval()
+
+        def batch(chosen, rng):
+            return np.stack([view(pictures[i], rng, part) for i in chosen])[:, None]
+
+        model = fit(batch, labels, np.nonzero(~test)[0], epochs=args.epochs, rng=rng, torch_seed=args.seed + fold)
         held_out = np.nonzero(test)[0]
         with torch.inference_mode():
             views = [torch.from_numpy(np.stack([view(pictures[i], rng, part) for i in held_out]))[:, None]

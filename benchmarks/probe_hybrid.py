@@ -33,6 +33,8 @@ import tempfile
 
 import numpy as np
 
+from probe_bank import fit  # beside this script
+
 POOL = 4
 
 
@@ -82,16 +84,6 @@ def _one_exposure(task):
     return out
 
 
-def network():
-    import torch.nn as nn
-
-    def block(cin, cout):
-        return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2)]
-
-    return nn.Sequential(*block(1, 16), *block(16, 32), *block(32, 64), *block(64, 96), *block(96, 128),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(128, 2))
-
-
 def train_and_test(maps, labels, objects, *, test_fraction, split_seed, epochs):
     """Held-out accuracy and recalls of the small network, split by object."""
     import torch
@@ -102,36 +94,22 @@ def train_and_test(maps, labels, objects, *, test_fraction, split_seed, epochs):
     unique = np.unique(objects)
     np.random.default_rng(split_seed).shuffle(unique)
     test = np.isin(objects, unique[:int(test_fraction * len(unique))])
-    train = np.nonzero(~test)[0]
-    torch.manual_seed(21)
-    rng = np.random.default_rng(1)
-    model = network()
-    optimizer = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay=1e-3)
-    batches = int(np.ceil(len(train) / 32))
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=epochs * batches)
-    balance = torch.tensor([1 / np.mean(y[train] == 0), 1 / np.mean(y[train] == 1)], dtype=torch.float32)
     rows, cols = x.shape[2:]
     crop_r, crop_c = int(0.75 * rows), int(0.75 * cols)
-    for _ in range(epochs):
-        model.train()
-        rng.shuffle(train)
-        for start in range(0, len(train), 32):
-            batch = []
-            for i in train[start:start + 32]:
-                item = x[i]
-                if rng.random() < 0.5:
-                    item = item[:, ::-1]
-                if rng.random() < 0.5:
-                    item = item[:, :, ::-1]
-                r0, c0 = rng.integers(0, rows - crop_r + 1), rng.integers(0, cols - crop_c + 1)
-                batch.append(np.ascontiguousarray(item[:, r0:r0 + crop_r, c0:c0 + crop_c]))
-            loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(np.stack(batch))),
-                                                     torch.from_numpy(y[train[start:start + 32]]), weight=balance)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-    model.eval()
+
+    def batch(chosen, rng):
+        views = []
+        for i in chosen:
+            item = x[i]
+            if rng.random() < 0.5:
+                item = item[:, ::-1]
+            if rng.random() < 0.5:
+                item = item[:, :, ::-1]
+            r0, c0 = rng.integers(0, rows - crop_r + 1), rng.integers(0, cols - crop_c + 1)
+            views.append(np.ascontiguousarray(item[:, r0:r0 + crop_r, c0:c0 + crop_c]))
+        return np.stack(views)
+
+    model = fit(batch, y, np.nonzero(~test)[0], epochs=epochs, rng=np.random.default_rng(1), torch_seed=21)
     with torch.inference_mode():
         predicted = model(torch.from_numpy(x[test])).argmax(1).numpy().astype(bool)
     truth = y[test].astype(bool)

@@ -73,6 +73,7 @@ _CHANNEL_SEDS = ("young", "sun", "old")
 _PEAK_PERCENTILE = 99.5
 _SKY_PERCENTILE = 10  # in a padded picture, the sky is this percentile of its median-filtered inside ...
 _PADDING_STEP = 3  # ... where that is brighter than the padding by more than this (8-bit steps)
+_MIN_INSIDE = 0.05  # ... and the inside is at least this fraction of the picture
 _TAPER = 0.06  # fraction of the image's width over which its edges fade to zero
 _MEDIAN_FRACTION = 40  # the smooth light is the picture's median over 1/40 of its width (7 to 31 pixels) ...
 _MEDIAN_RANGE = (7, 31)
@@ -144,13 +145,13 @@ def _linear_light(path: str, stretch: float):
     blurred = cv2.merge([cv2.medianBlur(c, window) for c in cv2.split(display)])
     # The sky is the border's median, unless the picture sits in a frame of constant padding (black,
     # mostly) darker than its sky: then it is a low percentile of the median-filtered picture inside the
-    # frame (where the padding was cut off the sky would stay on the chip as a bright rectangle).
+    # frame (taken from the padding, the sky would stay on the chip as a bright rectangle).
     border = np.concatenate([display[:4].reshape(-1, 3), display[-4:].reshape(-1, 3),
                              display[:, :4].reshape(-1, 3), display[:, -4:].reshape(-1, 3)])
     frame = np.median(border, axis=0).astype(np.uint8)
     inside = (display != frame).any(axis=2)
     level = frame.astype(float)
-    if inside.mean() > 0.05:
+    if inside.mean() > _MIN_INSIDE:
         low = np.percentile(blurred[inside], _SKY_PERCENTILE, axis=0)
         if low.mean() > level.mean() + _PADDING_STEP:
             level = low
