@@ -59,29 +59,29 @@ def view(picture, rng, part: bool) -> np.ndarray:
     return ((x - x.mean()) / (x.std() + 1e-3)).astype(np.float32)
 
 
-def network():
-    """The probes' small network: five convolution blocks on one channel, two classes."""
+def network(in_channels: int = 1):
+    """The probes' small network: five convolution blocks on ``in_channels`` channels, two classes."""
     import torch.nn as nn
 
     def block(cin, cout):
         return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2)]
 
-    return nn.Sequential(*block(1, 16), *block(16, 32), *block(32, 64), *block(64, 96), *block(96, 128),
+    return nn.Sequential(*block(in_channels, 16), *block(16, 32), *block(32, 64), *block(64, 96), *block(96, 128),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(128, 2))
 
 
-def fit(batch, labels, train, *, epochs: int, rng, torch_seed: int):
+def fit(batch, labels, train, *, epochs: int, rng, torch_seed: int, channels: int = 1):
     """`network` trained on the items ``train`` (class-balanced loss, AdamW, one-cycle schedule, batches of 32).
 
     ``batch(indices, rng)`` gives those items' training views as an array of
-    shape (n, 1, rows, cols); ``labels`` are 1 for a galaxy. Returns the model
+    shape (n, channels, rows, cols); ``labels`` are 1 for a galaxy. Returns the model
     in evaluation mode.
     """
     import torch
 
     torch.manual_seed(torch_seed)
     train = np.array(train)
-    model = network()
+    model = network(channels)
     optimizer = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay=1e-3)
     batches = int(np.ceil(len(train) / 32))
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=epochs * batches)

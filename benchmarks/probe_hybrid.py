@@ -6,10 +6,11 @@ exposure takes 34 MB, and a hybrid set of every bank image twice some 40 GB;
 this probe simulates each exposure into a temporary file, reads each chip
 that shows its object through the package's own road (``Preprocess.read_image``
 and the default model's fixed first layer,
-`~celestialclass.models.PatchStatistics`), keeps the mean channel of that
-map pooled to 64 x 128 (float16, 16 KB), and deletes the file. It then trains
-a small convolutional network (five convolution blocks, flips and crops of
-0.75) on those maps, split by object (the bank's group, ``--test-fraction``
+`~celestialclass.models.PatchStatistics`), keeps that map's four channels
+pooled to 128 x 256 (mean and standard deviation averaged, maximum and minimum
+as such; float16, 256 KB), and deletes the file. It then trains a small
+convolutional network (five convolution blocks, flips and crops of 0.75) on
+those maps (``--channels mean``: the mean channel alone), split by object (the bank's group, ``--test-fraction``
 of them held out), and prints held-out accuracy and recall of each class
 beside the majority class. Maps are cached in ``OUT`` (``maps-<seed>.npz``),
 so runs with other splits or epochs reuse them; a new ``--seed`` adds
@@ -35,7 +36,16 @@ import numpy as np
 
 from probe_bank import fit  # beside this script
 
-POOL = 4
+POOL = 2
+
+
+def pooled_map(stats):
+    """The default model's first-layer map (mean, std, max, min), each channel pooled ``POOL`` times by its own rule."""
+    import torch
+    import torch.nn.functional as F
+
+    return torch.cat([F.avg_pool2d(stats[:, :2], POOL), F.max_pool2d(stats[:, 2:3], POOL),
+                      -F.max_pool2d(-stats[:, 3:4], POOL)], dim=1)
 
 
 def simulate_maps(bank, seed: int, jobs: int) -> dict:
@@ -79,16 +89,15 @@ def _one_exposure(task):
             if not shown:
                 continue
             chip = torch.from_numpy(Preprocess().read_image(path, hdu=int(row["HDU Index"])))[None, None]
-            mean = torch.nn.functional.avg_pool2d(PatchStatistics(8)(chip)[:, :1], POOL)[0, 0]
-            out.append((mean.half().numpy(), task["kind"] == "galaxy", task["id"]))
+            out.append((pooled_map(PatchStatistics(8)(chip))[0].half().numpy(), task["kind"] == "galaxy", task["id"]))
     return out
 
 
-def train_and_test(maps, labels, objects, *, test_fraction, split_seed, epochs):
-    """Held-out accuracy and recalls of the small network, split by object."""
+def train_and_test(maps, labels, objects, *, test_fraction, split_seed, epochs, channels="all"):
+    """Held-out accuracy and recalls of the small network on the maps' ``channels``, split by object."""
     import torch
 
-    x = maps.astype(np.float32)[:, None]
+    x = maps.astype(np.float32)[:, :1 if channels == "mean" else None]
     x = (x - x.mean(axis=(2, 3), keepdims=True)) / (x.std(axis=(2, 3), keepdims=True) + 1e-3)
     y = labels.astype(int)
     unique = np.unique(objects)
@@ -109,7 +118,8 @@ def train_and_test(maps, labels, objects, *, test_fraction, split_seed, epochs):
             views.append(np.ascontiguousarray(item[:, r0:r0 + crop_r, c0:c0 + crop_c]))
         return np.stack(views)
 
-    model = fit(batch, y, np.nonzero(~test)[0], epochs=epochs, rng=np.random.default_rng(1), torch_seed=21)
+    model = fit(batch, y, np.nonzero(~test)[0], epochs=epochs, rng=np.random.default_rng(1), torch_seed=21,
+                channels=x.shape[1])
     with torch.inference_mode():
         predicted = model(torch.from_numpy(x[test])).argmax(1).numpy().astype(bool)
     truth = y[test].astype(bool)
@@ -128,6 +138,8 @@ def main(argv=None):
     parser.add_argument("--splits", type=int, nargs="+", default=[0, 1, 2], help="seeds of the object splits")
     parser.add_argument("--test-fraction", type=float, default=0.3)
     parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--channels", choices=("all", "mean"), default="all",
+                        help="the map's four channels, or its mean alone")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
 
@@ -153,7 +165,7 @@ def main(argv=None):
     results = []
     for split in args.splits:
         result = train_and_test(maps, labels, objects, test_fraction=args.test_fraction, split_seed=split,
-                                epochs=args.epochs)
+                                epochs=args.epochs, channels=args.channels)
         results.append(result)
         print(f"split {split}: {result['chips']} held-out chips of {result['objects']} objects: accuracy "
               f"{100 * result['accuracy']:.1f} % (majority class {100 * result['majority']:.1f} %), recall galaxy "
