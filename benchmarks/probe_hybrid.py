@@ -44,8 +44,10 @@ an option here). With ``--whole``, every chip is kept and both chips of an
 exposure show the same view (1,168 maps of 564 objects).
 
 So the detector costs a few points and the simulator's additions none; the
-view costs most: the chip shows part of a picture drawn 100-600 arcsec wide,
-often at its edge and split by the gap between the two chips. The bank's
+view costs the rest. Narrower pictures (40-250 arcsec) and pointings that
+centre the object on one chip did not help (``--light``, three splits:
+68.8 and 70.1 %), so what ``--whole`` adds may be the pictures' framing,
+which real chips lack. The bank's
 clean pictures (``probe_bank.py``) give 87 %. (Before the maps kept four
 channels, the mean channel pooled to 64 x 128 gave 64-74 % for version 4 and
 57-64 % for version 3.)
