@@ -49,8 +49,8 @@ view costs the rest. Narrower pictures (40-250 arcsec) and pointings that
 centre the object on one chip did not help (``--light``, three splits:
 68.8 and 70.1 %); pictures at their true angular width gave 74.9 % (split
 0). The clean pictures cut to 150-arcsec windows at their true scale near
-their centre still give 86 % (three folds; a scratch variant of
-``probe_bank.py``), so the pictures' framing does not explain the gap: it
+their centre still give 87 % (``probe_bank.py --view window``, five folds),
+so the pictures' framing does not explain the gap: it
 lies in how a chip renders the picture (the median and point sources, the
 drawn display stretch, the pointing spread or the orientation; not yet
 separated). The bank's
