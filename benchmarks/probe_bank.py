@@ -141,7 +141,8 @@ def main(argv=None):
     groups = np.array(bank["group"])
     unique = np.unique(groups)
     np.random.default_rng(args.seed).shuffle(unique)
-    part = args.view != "whole"
+    part = args.view == "part"
+    test_views = 1 if args.view == "whole" else 4  # crops and windows: four per test picture, averaged
     accuracies, recalls = [], []
     for fold, held in enumerate(np.array_split(unique, args.folds)):
         test = np.isin(groups, held)
@@ -154,7 +155,7 @@ def main(argv=None):
         held_out = np.nonzero(test)[0]
         with torch.inference_mode():
             views = [torch.from_numpy(np.stack([view(pictures[i], rng, part, fractions[i]) for i in held_out]))[:, None]
-                     for _ in range(4 if part else 1)]
+                     for _ in range(test_views)]
             probability = np.mean([model(x).softmax(1)[:, 1].numpy() for x in views], axis=0)
         predicted, truth = probability > 0.5, labels[held_out].astype(bool)
         accuracies.append(np.mean(predicted == truth))

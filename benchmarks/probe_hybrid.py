@@ -152,7 +152,7 @@ def _one_light(task, whole: float | None = None):
     from celestialclass.simulate.dataset import _manifest_rows
     from celestialclass.simulate.exposure import plan_body, plan_exposure
     from celestialclass.simulate.hybrid import bank_layers
-    from celestialclass.simulate.render import _MARGIN, ChipGrid
+    from celestialclass.simulate.render import _MARGIN, COARSE_LEVEL, ChipGrid
 
     plan = plan_exposure(task["kind"], task["instrument"], seed=task["seed"], body_seed=task["body_seed"],
                          blurry=task["blurry"], image=task["image"])
@@ -160,19 +160,20 @@ def _one_light(task, whole: float | None = None):
     p = body.params
     if whole:
         p["scale"], p["width"] = whole * p["scale"] / p["width"], whole
-    rows = Table(rows=_manifest_rows(task))
-    shown = dict(zip(rows["HDU Index"], shows_object(rows)))
-    cell, margin = 8, _MARGIN // 8
+        shown = {chip.hdu: True for chip in LAYOUTS[plan.instrument].chips}
+    else:
+        rows = Table(rows=_manifest_rows(task))
+        shown = dict(zip(rows["HDU Index"], shows_object(rows)))
+    cell = 2 ** COARSE_LEVEL  # the layers' continuum is on the coarse grid
+    margin = _MARGIN // cell
     out = []
     for chip in LAYOUTS[plan.instrument].chips:
-        if whole:
-            centred = ChipGrid(LAYOUTS[plan.instrument], chip, 0.0, 0.0, plan.roll)
-            u0, v0 = centred.to_body(centred.rows / 2, centred.cols / 2)
-            grid = ChipGrid(LAYOUTS[plan.instrument], chip, -float(u0), -float(v0), plan.roll)
-        elif shown[chip.hdu]:
-            grid = ChipGrid(LAYOUTS[plan.instrument], chip, plan.pointing_u, plan.pointing_v, plan.roll)
-        else:
+        if not shown[chip.hdu]:
             continue
+        grid = ChipGrid(LAYOUTS[plan.instrument], chip, plan.pointing_u, plan.pointing_v, plan.roll)
+        if whole:  # the chip's centre on the picture's
+            u0, v0 = ChipGrid(LAYOUTS[plan.instrument], chip, 0.0, 0.0, plan.roll).to_body(grid.rows / 2, grid.cols / 2)
+            grid = ChipGrid(LAYOUTS[plan.instrument], chip, -float(u0), -float(v0), plan.roll)
         layers = bank_layers(body, grid)
         shape = (grid.rows // cell, grid.cols // cell)
         light = np.zeros(shape)
