@@ -18,7 +18,7 @@ from .visibility import chip_visibility
 
 #: Version of the simulator's output: it changes whenever the same seeds would
 #: give other pixels or another manifest, so a model card can name the data it saw.
-SIMULATOR_VERSION = "4"
+SIMULATOR_VERSION = "5"
 
 __all__ = ["write_raw", "write_example_raw", "write_calibration_raw",
            "simulate_exposure", "plan_exposure", "ExposurePlan",
