@@ -31,10 +31,10 @@ the simulator, the same way for both classes:
    by tile with a density proportional to the light (``star_density`` per
    arcsec^2 at the 99.5th-percentile level, and no more above it) and a
    power-law luminosity function, the same recipe for galaxies and
-   clusters; and fractal texture
-   below the picture's resolution (log-normal, so clumps rather than holes;
-   structure finer than 8 of its pixels on the sky, from a tile 400 arcsec
-   wide, so it never repeats on a chip).
+   clusters; and fractal texture below the picture's resolution
+   (log-normal, so clumps rather than holes; structure finer than 8 of its
+   pixels on the sky, from a tile 400 arcsec wide, so it never repeats on a
+   chip).
 4. **Scale, orientation, partial views.** The picture's width on the sky is
    drawn log-uniformly from 100 to 600 arcsec whatever its true size
    (neither class can be told by size; a chip is 205 x 102 arcsec): half the
@@ -203,16 +203,6 @@ def _to_image(body: Body, u, v, shape):
     if p["flip"]:
         x = -x
     return y + (shape[0] - 1) / 2, x + (shape[1] - 1) / 2
-
-
-def _from_image(body: Body, row, col, shape):
-    p = body.params
-    x = (np.asarray(col) - (shape[1] - 1) / 2) * p["scale"]
-    y = (np.asarray(row) - (shape[0] - 1) / 2) * p["scale"]
-    if p["flip"]:
-        x = -x
-    c, s = math.cos(math.radians(p["pa"])), math.sin(math.radians(p["pa"]))
-    return c * x - s * y, s * x + c * y
 
 
 def bank_layers(body: Body, grid: ChipGrid) -> Layers:
