@@ -12,13 +12,14 @@ as such; float16, 256 KB), and deletes the file. It then trains a small
 convolutional network (five convolution blocks, flips and crops of 0.75) on
 those maps (``--channels mean``: the mean channel alone), split by object (the bank's group, ``--test-fraction``
 of them held out), and prints held-out accuracy and recall of each class
-beside the majority class. Maps are cached in ``OUT`` (``maps-<seed>.npz``),
-so runs with other splits or epochs reuse them; a new ``--seed`` adds
+beside the majority class. Maps are cached in ``OUT`` (``maps-v<version>-<seed>.npz``),
+so runs with other splits or epochs reuse them (a cache is named by the
+simulator version, so another version's maps are never read); a new ``--seed`` adds
 another body of every bank image (with ``--seeds``, several).
 
 With ``--light``, it skips the exposure: each chip's map is the hybrid
-body's light alone on the chip's 8 x 8-pixel grid (the picture's smooth light
-and its point sources; no PSF, sky, noise or detector), so a run takes
+body's light alone on the chip's 8 x 8-pixel grid (the picture's light and
+the stars drawn on it; no PSF, sky, noise or detector), so a run takes
 minutes rather than twenty, and it separates what the chip's view of a
 picture loses from what the detector loses. ``--whole ARCSEC`` (with
 ``--light``) draws each picture that wide and centred on each chip: the
@@ -145,8 +146,8 @@ def _one_exposure(task):
 def _one_light(task, whole: float | None = None):
     """The body's light alone on each chip that shows it: no PSF, sky, noise or detector (``--light``).
 
-    The hybrid's layers (the picture's smooth light on the chip's coarse grid
-    of 8 x 8 pixels, and its point sources, each in its cell), in units of
+    The hybrid's layers (the picture's light on the chip's coarse grid of
+    8 x 8 pixels, and the stars drawn on it, each in its cell), in units of
     the body's peak surface brightness, pooled like the maps and stretched as
     ``arcsinh(10 x)``; one channel. With ``whole`` (arcsec), the picture is
     that wide and centred on each chip, whatever the body's scale and the
@@ -236,6 +237,7 @@ def train_and_test(maps, labels, objects, *, test_fraction, split_seed, epochs, 
 
 def main(argv=None):
     from celestialclass.datasets import load_bank
+    from celestialclass.simulate import SIMULATOR_VERSION
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bank", help="a bank directory (celestialclass bank build)")
@@ -261,7 +263,7 @@ def main(argv=None):
     parts = []
     for seed in args.seeds:
         kind = f"light-{args.whole or 'hybrid'}-" if args.light else ""
-        cache = out / f"maps-{kind}{seed}.npz"
+        cache = out / f"maps-v{SIMULATOR_VERSION}-{kind}{seed}.npz"
         if not cache.exists():
             print(f"simulating one body of each of {len(bank)} bank images (seed {seed})", flush=True)
             part = simulate_maps(bank, seed, args.jobs, light=args.light, whole=args.whole)
