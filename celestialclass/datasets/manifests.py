@@ -162,3 +162,24 @@ def stack_manifests(manifests):
     table.meta.update(source="+".join(str(t.meta.get("source")) for t in tables),
                       sha256="+".join(str(t.meta.get("sha256")) for t in tables))
     return table
+
+
+def manifest_name(table, default: str = "manifest") -> str:
+    """The file name(s) a manifest table was read from, for saying what a figure was measured on.
+
+    A table of `stack_manifests` names each of its parts (``validation.csv +
+    hybrid_validation.csv``); a table not read from a file gets ``default``.
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> from celestialclass.datasets.manifests import manifest_name
+    >>> manifest_name(Table(meta={"source": "/data/build/validation.csv+/data/build/hybrid_validation.csv"}))
+    'validation.csv + hybrid_validation.csv'
+    >>> manifest_name(Table(), default="validation")
+    'validation'
+    """
+    source = table.meta.get("source")
+    if not source:
+        return default
+    return " + ".join(pathlib.Path(part).name for part in str(source).split("+"))

@@ -317,6 +317,7 @@ def evaluate(weights, manifest, data_dir, out_dir, *, batch_size: int = 4, devic
     if plots:  # before any work, not after it
         require("matplotlib", "evaluate's plots (or plots=False, --no-plots)")
     from ..datasets import ChipDataset, load_manifest
+    from ..datasets.manifests import manifest_name
     from ..schema import TRUTH_MARKERS
     from .runner import predict
 
@@ -326,7 +327,7 @@ def evaluate(weights, manifest, data_dir, out_dir, *, batch_size: int = 4, devic
     dataset = ChipDataset(table, data_dir, preprocess, on_error=on_error)
     predictions = predict(classifier.engine, dataset, show_progress=show_progress)
     simulated = all(c in table.colnames for c in TRUTH_MARKERS)
-    source = pathlib.Path(str(table.meta.get("source", "manifest"))).name
+    source = manifest_name(table, "manifest")
     measured_on = (f"{source}: {len(dataset)} {'simulated ' if simulated else ''}chips; "
                    f"{platform.machine()} {device}")
     data_set = "LCID-Resize" if preprocess.resize else "LCID"

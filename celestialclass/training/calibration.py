@@ -139,6 +139,7 @@ def calibrate(weights, manifest, data_dir, *, show_progress: bool | None = None)
     """
     from ..cards import read_card, write_card
     from ..datasets import ChipDataset
+    from ..datasets.manifests import manifest_name
     from ..engine import InferenceEngine
     from ..evaluation.runner import predict
     from ..weights import resolve_weights
@@ -153,7 +154,7 @@ def calibrate(weights, manifest, data_dir, *, show_progress: bool | None = None)
     engine = InferenceEngine(entry.build_model(), entry.class_names, "cpu", name=entry.name)
     dataset = ChipDataset(manifest, data_dir, entry.preprocess)
     predictions = predict(engine, dataset, show_progress=show_progress)
-    source = pathlib.Path(str(manifest.meta.get("source", "manifest"))).name
+    source = manifest_name(manifest, "manifest")
     card = read_card(card_path)
     card["calibration"] = calibration_record(predictions, f"{source}: {len(dataset)} chips")
     write_card(card_path, card)

@@ -482,16 +482,15 @@ class _Run:
 
     def _validate(self, validation):
         """Predictions on ``validation`` (by the engine users' classifiers run), and what they were measured on."""
-        import pathlib
-
         from ..datasets import ChipDataset, load_manifest
+        from ..datasets.manifests import manifest_name
         from ..engine import InferenceEngine
         from ..evaluation.runner import predict
 
         table = validation if hasattr(validation, "colnames") else load_manifest(validation)
         dataset = ChipDataset(table, self.data_dir, self.preprocess, on_error=self.config.on_error)
         engine = InferenceEngine(self.net, self.info.class_names, self.ctx.device, name=self.info.name)
-        source = pathlib.Path(str(table.meta.get("source", "validation"))).name
+        source = manifest_name(table, "validation")
         return predict(engine, dataset), f"{source}: {len(dataset)} chips"
 
     def _card(self, metrics: dict, complete: bool) -> dict:

@@ -216,6 +216,9 @@ def test_build_with_a_bank_trains_on_hybrid_exposures_and_reports_held_out_objec
     assert card["bank"]["images"] == 7 and "reserved" in card["bank"]["note"]
     assert "hybrid" in card["training"]["data"] and "--bank" in card["training"]["command"]
     assert "interval" in card["metrics"]["held_out_real"]
+    # Calibrated on both kinds of validation chips, and the card names both.
+    validation_chips = card["splits"]["validation"]["chips"]
+    assert card["calibration"]["fitted_on"] == f"validation.csv + hybrid_validation.csv: {validation_chips} chips"
     assert json.loads((out / "build.json").read_text())["bank"] == str(tmp_path / "bank")
 
 
