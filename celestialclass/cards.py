@@ -98,6 +98,10 @@ def card_summary(card: dict, *, name: str | None = None, location: str | None = 
         lines.append(f"    {m.get('chips', '?')} chips of {m.get('bodies', '?')} objects; recipe "
                      f"{training.get('recipe', {}).get('name', '?')}, {training.get('epochs_completed', '?')} epochs, "
                      f"seed {training.get('seed', '?')}")
+    bank = card.get("bank")
+    if bank:
+        lines.append(f"    real images: {bank.get('images', '?')} images of {bank.get('objects', '?')} objects from "
+                     f"{bank.get('source', '?')}; {bank.get('note', '')}")
     calibration = card.get("calibration")
     if calibration and calibration.get("method") == "temperature":
         lines.append(f"  calibration: temperature {calibration['temperature']:.3f}, fitted on "
@@ -122,6 +126,9 @@ def card_summary(card: dict, *, name: str | None = None, location: str | None = 
     rebuild = _rebuild_command(card)
     if rebuild:
         lines.append(f"  rebuild: {rebuild}")
+    timings = card.get("timings_s")
+    if timings:
+        lines.append(f"  build time: {sum(timings.values()) / 60:.0f} min on the machine that built it")
     return "\n".join(lines)
 
 

@@ -596,8 +596,9 @@ def _build_parser() -> argparse.ArgumentParser:
                                     "model (recipe 'default') and ResNet18 on LCID-Resize with the same recipe, "
                                     "evaluate both, and write "
                                     "OUT_DIR/bundle/default.safetensors and default.json. "
-                                    "Resumable: run it again to continue. It took 63 min on the 2 CPU cores "
-                                    "that built the bundle; 2-core machines differ by two to three times "
+                                    "Resumable: run it again to continue. The bundled card's build time says "
+                                    "what it took on the machine that built it (celestialclass weights info "
+                                    "default); 2-core machines differ by two to three times "
                                     "(benchmarks/bench_build.py estimates yours).")
     dm.add_argument("out_dir", metavar="OUT_DIR")
     dm.add_argument("--seed", type=int, help="seed of data, split and training (default: the bundled model's)")
@@ -607,8 +608,8 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="also train on hybrid exposures of a morphology bank's real images (split by object) "
                          "and report its held-out objects")
     dm.add_argument("--bank-exposures", type=int, metavar="N",
-                    help="with --bank, bodies drawn from each bank image (default 2; each hybrid exposure "
-                         "takes 34 MB of disk)")
+                    help="with --bank, bodies drawn from each bank image (default 1, as for the bundled "
+                         "model; each hybrid exposure takes 34 MB of disk)")
     dm.add_argument("--jobs", type=int, help="simulation worker processes (all cores)")
     dm.set_defaults(func=_cmd_default_model)
 

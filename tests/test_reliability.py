@@ -235,6 +235,9 @@ def test_weights_info_is_readable_and_json(capsys):
     assert text.startswith("default: celestialnet-lite-x2") and "trained on: simulated" in text
     assert "held-out objects:" in text and "rebuild: celestialclass default-model" in text
     assert "rebuild: celestialclass default-model BUILD_DIR --seed 21" in text and "{" not in text
+    # What real images it saw, how well it does on held-out ones, and what a rebuild costs.
+    assert "real images:" in text and "reserved" in text and "held-out real-bank objects:" in text
+    assert "build time:" in text
     assert main(["weights", "info", "default", "--json"]) == 0
     info = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(name))
     assert info["preprocess"]["subtract_bias"] is True and info["input_size"] == [1, 2048, 4096]

@@ -97,7 +97,7 @@ class DefaultBuild:
     baseline_recipe: str = "default-resize"
     epochs: int | None = None
     bank: str | None = None
-    bank_exposures: int = 2
+    bank_exposures: int = 1
 
     def settings(self) -> dict:
         """The build's settings as written to ``build.json`` and the card (without a bank, as before it)."""
@@ -351,7 +351,13 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
         "software": software_versions(),
         "note": ("Trained only on simulated exposures (celestialclass.simulate); every metric here is measured "
                  "on simulated bodies it never saw, not on LCID or any real HST data. Its probabilities are "
-                 "calibrated (temperature scaling) on the validation bodies, which is simulated data too."),
+                 "calibrated (temperature scaling) on the validation bodies, which is simulated data too."
+                 if bank is None else
+                 "Trained only on simulated exposures (celestialclass.simulate): parametric bodies, and hybrid "
+                 "exposures that take their morphology from real images of the bank; every metric here is "
+                 "measured on simulated exposures of bodies and bank objects it never saw, not on LCID or any "
+                 "real HST data. Its probabilities are calibrated (temperature scaling) on the validation "
+                 "bodies and bank objects, which are simulated exposures too."),
     }
     if bank is not None:
         card["metrics"]["held_out_real"] = metrics["model"]["held_out_real"]

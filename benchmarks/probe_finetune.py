@@ -1,0 +1,142 @@
+"""Does fine-tuning on a few dozen chips the model got wrong help it on other objects of the same kind?
+
+Not a speed benchmark. It answers issue 17's fine-tuning target on real
+morphology the model has never seen: the bank objects a default-model build
+held out (its ``hybrid_test.csv``), none of them in the bundled weights'
+training or validation. Given that build's directory, it
+
+1. draws ``--exposures`` new hybrid exposures of every held-out bank image
+   (seed ``--seed``, the build's blurry fraction), keeping the chips that
+   show their object by the build's rule;
+2. splits those objects in two halves, per class (`split_by_body`): an
+   *adapt* half, whose chips play the user's labelled chips, and an *assess*
+   half that nothing below touches;
+3. classifies the adapt half with ``--weights`` and keeps up to
+   ``--per-class`` chips of each class that it got wrong (chosen at random
+   with ``--seed``): the chips a user would label after finding the model's
+   mistakes;
+4. fine-tunes on them: ``celestialclass train --recipe finetune
+   --init-weights WEIGHTS`` (``--epochs`` to override the recipe's 8);
+5. classifies the assess half before and after, and prints both with 95 %
+   intervals (bootstrap over objects), each class's recall, and the change
+   with its own paired interval (the same objects resampled for both).
+
+The build must be the one the weights came from (for the bundled weights,
+the build their card's command names); its bank is read from its
+``build.json``. A run takes about 20 minutes on 2 CPU cores with the
+defaults; rerunning reuses what WORK_DIR holds (the exposures and the
+fine-tuning run are resumable).
+
+    python benchmarks/probe_finetune.py BUILD_DIR WORK_DIR --weights default
+"""
+
+import argparse
+import json
+import pathlib
+
+import numpy as np
+
+
+def paired_interval(before, after, groups, *, level: float = 0.95, n_draws: int = 2000, seed: int = 0):
+    """Change in accuracy (after - before) and its interval, resampling objects for both at once."""
+    groups = np.asarray(groups).astype(str)
+    names, index = np.unique(groups, return_inverse=True)
+    change = np.asarray(after, float) - np.asarray(before, float)
+    per_object = np.bincount(index, change, minlength=len(names))
+    chips = np.bincount(index, minlength=len(names))
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(names), (n_draws, len(names)))
+    resampled = per_object[draws].sum(axis=1) / chips[draws].sum(axis=1)
+    tail = (1 - level) / 2
+    return float(change.mean()), tuple(float(q) for q in np.quantile(resampled, [tail, 1 - tail]))
+
+
+def recall(predictions, label: int) -> float:
+    of_class = np.asarray(predictions["true"]) == label
+    return float((np.asarray(predictions["predicted"])[of_class] == label).mean()) if of_class.any() else float("nan")
+
+
+def classify(weights, table, data_dir, out_dir):
+    """The predictions table of ``weights`` on ``table``'s chips (an `evaluate` report in ``out_dir``)."""
+    from astropy.table import Table
+
+    from celestialclass.evaluation.report import evaluate
+
+    if not (pathlib.Path(out_dir) / "predictions.ecsv").exists():
+        evaluate(weights, table, data_dir, out_dir, plots=False)
+    return Table.read(pathlib.Path(out_dir) / "predictions.ecsv")
+
+
+def main(argv=None):
+    from celestialclass.datasets import load_bank, load_manifest, shows_object, split_by_body, write_manifest
+    from celestialclass.evaluation.metrics import bootstrap_intervals
+    from celestialclass.simulate import HYBRID_MANIFEST_NAME, simulate_dataset
+    from celestialclass.training import train
+    from celestialclass.weights import resolve_weights
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("build_dir", help="a default-model build directory (its hybrid_test.csv and build.json)")
+    parser.add_argument("work_dir", help="receives the exposures, the fine-tuning run and the reports")
+    parser.add_argument("--weights", default="default", help="weights of that build (default: the bundled ones)")
+    parser.add_argument("--exposures", type=int, default=4, help="new exposures of each held-out image")
+    parser.add_argument("--per-class", type=int, default=24, help="wrong chips of each class to fine-tune on")
+    parser.add_argument("--epochs", type=int, help="override the finetune recipe's epochs")
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    build_dir, work = pathlib.Path(args.build_dir), pathlib.Path(args.work_dir)
+    settings = json.loads((build_dir / "build.json").read_text())
+    if not settings.get("bank"):
+        parser.error(f"{build_dir} was built without a bank: it holds out no bank objects")
+    held_out = set(load_manifest(build_dir / "hybrid_test.csv")["ID"].astype(str))
+    bank = load_bank(settings["bank"])
+    bank = bank[np.isin(np.asarray(bank["group"]).astype(str), sorted(held_out))]
+    print(f"held-out bank objects of {build_dir}: {len(held_out)} ({len(bank)} images)")
+
+    sim = work / "sim"
+    simulate_dataset(sim, args.exposures * len(bank), 1, seed=args.seed, blurry_fraction=settings["blurry_fraction"],
+                     bank=bank, jobs=args.jobs)
+    chips = load_manifest(sim / HYBRID_MANIFEST_NAME)
+    chips = chips[shows_object(chips, settings["min_coverage"], settings["min_visibility"])]
+    adapt, assess = split_by_body(chips, 0.5, seed=args.seed)
+    print(f"chips showing their object: {len(chips)}; adapt half {len(adapt)} chips of "
+          f"{len(set(adapt['ID']))} objects, assess half {len(assess)} chips of {len(set(assess['ID']))} objects")
+
+    entry = resolve_weights(args.weights)
+    before_adapt = classify(args.weights, adapt, sim, work / "reports" / "before-adapt")
+    rng = np.random.default_rng(args.seed)
+    picked = []
+    for label in (0, 1):
+        wrong = np.flatnonzero((before_adapt["true"] == label) & (before_adapt["predicted"] != label))
+        picked.extend(rng.permutation(wrong)[:args.per_class].tolist())
+    finetune_set = adapt[np.isin(np.asarray(adapt["OBSID"]).astype(str) + np.asarray(adapt["HDU Index"]).astype(str),
+                                 [f"{before_adapt['OBSID'][i]}{before_adapt['HDU Index'][i]}" for i in picked])]
+    write_manifest(finetune_set, work / "finetune.csv")
+    counts = {name: int(sum(finetune_set["label"] == name)) for name in ("galaxy", "nsc")}
+    print(f"fine-tuning on {len(finetune_set)} chips it got wrong ({counts['galaxy']} galaxy, {counts['nsc']} "
+          f"nebula/star cluster) of {len(set(finetune_set['ID']))} objects")
+    run = work / "finetuned"
+    if not (run / "model_card.json").exists() or not json.loads((run / "model_card.json").read_text())[
+            "training"]["complete"]:
+        train(entry.architecture, load_manifest(work / "finetune.csv"), sim, run, recipe="finetune",
+              init_weights=args.weights, seed=args.seed, epochs=args.epochs,
+              resume=(run / "checkpoint.safetensors").exists())
+
+    results = {}
+    for name, weights in (("before", args.weights), ("after", str(run))):
+        predictions = classify(weights, assess, sim, work / "reports" / f"{name}-assess")
+        intervals = bootstrap_intervals(predictions, predictions["ID"])
+        correct = np.asarray(predictions["true"]) == np.asarray(predictions["predicted"])
+        results[name] = correct
+        low, high = intervals["accuracy"]
+        print(f"{name:>6}: accuracy {100 * correct.mean():.1f} % ({100 * low:.1f}-{100 * high:.1f}), recall galaxy "
+              f"{100 * recall(predictions, 0):.1f} %, nebula/star cluster {100 * recall(predictions, 1):.1f} %")
+    change, (low, high) = paired_interval(results["before"], results["after"], predictions["ID"], seed=args.seed)
+    majority = max(np.mean(predictions["true"] == 0), np.mean(predictions["true"] == 1))
+    print(f"change: {100 * change:+.1f} points ({100 * low:+.1f} to {100 * high:+.1f}, objects resampled); "
+          f"majority class {100 * majority:.1f} %; {len(assess)} assess chips of {len(set(assess['ID']))} objects")
+
+
+if __name__ == "__main__":
+    main()
