@@ -29,21 +29,26 @@ def test_card_is_honest():
     card = get_weights(DEFAULT_WEIGHTS).card
     assert "simulated" in card["training"]["data"] and "no real HST data" in card["training"]["data"]
     assert "not on LCID" in card["note"]
-    # Versions 4 and 5 changed hybrid exposures only: a card trained without a bank on version 3 or 4 data
-    # saw what this simulator draws.
-    assert card["simulator"]["version"] == SIMULATOR_VERSION or (
-        "bank" not in card["build"] and card["simulator"]["version"] in ("3", "4") and SIMULATOR_VERSION == "5")
+    assert card["simulator"]["version"] == SIMULATOR_VERSION
     assert card["training"]["command"].startswith("celestialclass default-model")
     assert card["training"]["complete"]
     for metrics in (card["metrics"], card["baseline"]["metrics"]):
-        for part in ("held_out", "blurry"):
+        for part in ("held_out", "blurry", "held_out_real"):
             m = metrics[part]
             assert "simulated" in m["measured_on"]
             assert sum(map(sum, m["confusion"])) == m["n"]
             assert m["accuracy"] == pytest.approx(np.trace(m["confusion"]) / m["n"])
+            assert m["interval"]["accuracy"][0] <= m["accuracy"] <= m["interval"]["accuracy"][1]
     assert card["baseline"]["architecture"] == "resnet18" and card["baseline"]["input_size"] == [1, 224, 448]
-    # Both models decide at 0.5: no threshold was tuned, on the test bodies or any others.
-    assert "calibration" not in card and "calibration" not in card["baseline"]
+    # The real images it saw came from the bank, split by object; the reserved ones never.
+    assert "hybrid" in card["training"]["data"] and "--bank BANK_DIR" in card["training"]["command"]
+    assert "reserved" in card["bank"]["note"] and card["bank"]["images"] > 0
+    assert card["metrics"]["held_out_real"]["n"] == card["splits"]["test_real"]["chips"]
+    # Calibrated on validation chips only (never the ones a result is reported on), and applied on load.
+    for calibration in (card["calibration"], card["baseline"]["calibration"]):
+        assert calibration["fitted_on"].startswith("validation.csv + hybrid_validation.csv: ")
+        assert calibration["chips"] == card["splits"]["validation"]["chips"]
+    assert get_weights(DEFAULT_WEIGHTS).temperature == card["calibration"]["temperature"]
 
 
 @pytest.fixture(scope="module")
