@@ -145,6 +145,12 @@ def _stack(parametric, hybrid=None):
     return parametric if hybrid is None else stack_manifests([parametric, hybrid])
 
 
+def _count_objects(bank) -> int:
+    """How many objects a bank's images show: an image whose catalogue entry has no name counts as its own."""
+    names = bank["object"].filled("") if hasattr(bank["object"], "filled") else bank["object"]
+    return len({str(name) or f"image {image}" for name, image in zip(names, bank["image"])})
+
+
 def _summary(table) -> dict:
     return {"chips": len(table), "bodies": len(set(table["ID"])),
             "galaxy_chips": int(sum(label == "galaxy" for label in table["label"])),
@@ -364,7 +370,7 @@ def build_default_model(out_dir, build: DefaultBuild | None = None, *, jobs: int
         card["splits"]["test_real"] = _summary(shown["hybrid_test"])
         card["bank"] = {
             "source": pathlib.Path(str(bank.meta.get("source"))).name, "images": len(bank),
-            "objects": len(set(bank["object"])),
+            "objects": _count_objects(bank),
             "groups": len(set(bank["group"])), "bank_sha256": bank.meta.get("sha256"),
             "reserved_sha256": bank.meta.get("reserved_sha256"),
             "note": "the bank's real images were seen in training as hybrid exposures, those of its held-out "
