@@ -84,8 +84,8 @@ def _default_card(out):
     card = get_weights("default").card
     rows, shortcut_rows, curves = [], [], {}
     sets = _SETS
-    for who, label, metrics in (("model", f"{card['architecture']} (LCID, 2048 x 4096)", card["metrics"]),
-                                ("baseline", f"{card['baseline']['architecture']} (LCID-Resize, 224 x 448)",
+    for who, label, metrics in (("model", f"{card['architecture']} (2048 x 4096)", card["metrics"]),
+                                ("baseline", f"{card['baseline']['architecture']} (LCID-Resize)",
                                  card["baseline"]["metrics"])):
         for what, name in sets:
             m = metrics.get(what)
@@ -143,7 +143,7 @@ def _default_card(out):
                    f"crops {recipe.get('crop', 1.0):g} of each side; seed "
                    f"{training['seed']}; {training['steps']} steps"),
         ("calibration", (f"temperature {calibration['temperature']:.3f}, fitted on {calibration['fitted_on']} "
-                         f"({calibration['objects']} validation bodies); suggested ``min_confidence`` "
+                         f"({calibration['objects']} validation objects); suggested ``min_confidence`` "
                          f"{calibration['min_confidence']:.3f}, which answers "
                          f"{calibration['answered_fraction']:.0%} of the validation chips")
          if calibration.get("method") == "temperature" else "none"),
