@@ -290,7 +290,9 @@ def build_bank(source, out_dir, *, reserved=RESERVED_LIST, source_label: str | N
                 leave_out("no catalogue object identified at the image's centre")
                 continue
             designations = str(catalog["designations"][primary])
-            obj, kind = _canonical(designations), str(catalog["type"][primary])
+            # A catalogue entry without designations (Frosty Leo, the Calabash) is named by its image.
+            obj = _canonical(designations) or pathlib.PurePosixPath(file_name).stem
+            kind = str(catalog["type"][primary])
             if {_key(d) for d in designations.split(";")} & reserved_keys:
                 leave_out("reserved for independent evaluation (same object)", obj)
                 continue

@@ -145,3 +145,29 @@ def test_bank_from_a_debian_package(stellarium, tmp_path):
     (tmp_path / "damaged.deb").write_bytes(bytes(deb[:8]) + b"\xff" * 70)
     with pytest.raises(BankError, match="damaged Debian package"):
         build_bank(tmp_path / "damaged.deb", tmp_path / "damaged")
+
+
+def test_an_object_without_designations_is_named_by_its_image(stellarium, tmp_path):
+    """Stellarium has catalogue entries with no names (Frosty Leo, the Calabash): object and group are never empty."""
+    import json
+    import shutil
+
+    from tests.conftest import _corners, _png, _record
+
+    root = tmp_path / "stellarium"
+    shutil.copytree(stellarium, root)
+    default = root / "nebulae" / "default"
+    catalogue = gzip.decompress((default / "catalog.dat").read_bytes())
+    unnamed = _record(99, 260.0, -88.0, "planetary nebula")  # no NGC, M or UGC number, no name
+    (default / "catalog.dat").write_bytes(gzip.compress(catalogue + unnamed))
+    _png(default / "frosty.png", "nsc")
+    entry = {"imageCredits": {"short": "K"}, "imageUrl": "frosty.png", "worldCoords": [_corners(260.0, -88.0, 0.2)],
+             "textureCoords": [[[0, 0], [1, 0], [1, 1], [0, 1]]]}
+    text = (default / "textures.json").read_text().rstrip()  # Stellarium's own JSON dialect: append as text
+    assert text.endswith("]\n}")
+    (default / "textures.json").write_text(text[:-3].rstrip() + ",\n" + json.dumps(entry) + "\n]\n}\n")
+    build_bank(root, tmp_path / "bank")
+    bank = load_bank(tmp_path / "bank")
+    row = bank[list(bank["image"]).index("frosty.png")]
+    assert str(row["object"]) == str(row["group"]) == "frosty" and row["label"] == "nsc"
+    assert all(str(name) not in ("", "--") for column in ("object", "group") for name in bank[column])
