@@ -117,6 +117,11 @@ def _designation(file_name: str) -> str | None:
     return None
 
 
+def _image_name(file_name: str) -> str:
+    """The name of an object whose catalogue entry has none (Frosty Leo, the Calabash): its image's."""
+    return pathlib.PurePosixPath(file_name).stem
+
+
 def _canonical(designations: str) -> str:
     names = designations.split(";")
     for prefix in _PREFERRED:
@@ -290,8 +295,7 @@ def build_bank(source, out_dir, *, reserved=RESERVED_LIST, source_label: str | N
                 leave_out("no catalogue object identified at the image's centre")
                 continue
             designations = str(catalog["designations"][primary])
-            # A catalogue entry without designations (Frosty Leo, the Calabash) is named by its image.
-            obj = _canonical(designations) or pathlib.PurePosixPath(file_name).stem
+            obj = _canonical(designations) or _image_name(file_name)
             kind = str(catalog["type"][primary])
             if {_key(d) for d in designations.split(";")} & reserved_keys:
                 leave_out("reserved for independent evaluation (same object)", obj)
@@ -361,7 +365,9 @@ def load_bank(bank_dir):
     -------
     bank : `~astropy.table.Table`
         As `build_bank` returns it, with ``path`` (each image's file) added,
-        ``meta["directory"]`` and ``meta["sha256"]`` (of ``bank.ecsv``).
+        ``meta["directory"]`` and ``meta["sha256"]`` (of ``bank.ecsv``). An
+        empty ``object`` or ``group`` (banks built before an object without a
+        catalogue name was named by its image) is its image's name.
 
     Raises
     ------
@@ -375,6 +381,10 @@ def load_bank(bank_dir):
     if not path.is_file():
         raise BankError(f"no {BANK_NAME} here; build one with `celestialclass bank build`", path=directory)
     bank = Table.read(path, format="ascii.ecsv")
+    for column in ("object", "group"):  # banks built before such objects were named by their image
+        if getattr(bank[column], "mask", None) is not None and bank[column].mask.any():
+            bank[column] = [_image_name(image) if masked else str(name)
+                            for name, masked, image in zip(bank[column].data, bank[column].mask, bank["image"])]
     paths = []
     for row in bank:
         image = directory / "images" / row["image"]

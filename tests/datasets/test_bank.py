@@ -171,3 +171,20 @@ def test_an_object_without_designations_is_named_by_its_image(stellarium, tmp_pa
     row = bank[list(bank["image"]).index("frosty.png")]
     assert str(row["object"]) == str(row["group"]) == "frosty" and row["label"] == "nsc"
     assert all(str(name) not in ("", "--") for column in ("object", "group") for name in bank[column])
+
+
+def test_older_banks_name_their_unnamed_objects_on_load(bank, tmp_path):
+    """A bank built before unnamed catalogue entries were named has them empty (ECSV reads them as masked)."""
+    import shutil
+
+    _, directory = bank
+    old = tmp_path / "old"
+    shutil.copytree(directory, old)
+    table = Table.read(old / "bank.ecsv", format="ascii.ecsv")
+    table["object"][:2] = ""
+    table["group"][0] = ""
+    table.write(old / "bank.ecsv", format="ascii.ecsv", overwrite=True)
+    loaded = load_bank(old)
+    stems = [name.rsplit(".", 1)[0] for name in table["image"][:2]]
+    assert list(loaded["object"][:2]) == stems and loaded["group"][0] == stems[0]
+    assert len(set(loaded["object"])) == len(table) and all(str(name) for name in loaded["group"])

@@ -231,15 +231,3 @@ def test_rebuild_command_names_the_banks_settings():
                                                 "--bank-exposures 1")
     assert default_model_command(with_bank, "out", "bank") == ("celestialclass default-model out --seed 4 --bank bank "
                                                                "--bank-exposures 1")
-
-
-def test_bank_counts_take_images_whose_catalogue_entry_has_no_name():
-    from astropy.table import MaskedColumn, Table
-
-    from celestialclass.training.default import _count_distinct
-
-    # stellarium-data 26.3 has such images (Frosty Leo, the Calabash): ECSV reads their empty names as masked.
-    bank = Table({"image": ["a.png", "b.png", "c.png", "d.png"],
-                  "object": MaskedColumn(["M 1", "M 1", "", ""], mask=[False, False, True, True]),
-                  "group": MaskedColumn(["M 1", "M 1", "M 1", ""], mask=[False, False, False, True])})
-    assert _count_distinct(bank, "object") == 3 and _count_distinct(bank, "group") == 2
