@@ -81,6 +81,7 @@ def classify(weights, table, data_dir, out_dir):
 
 
 def main(argv=None):
+    from celestialclass.cards import read_card
     from celestialclass.datasets import load_bank, load_manifest, shows_object, split_by_body, write_manifest
     from celestialclass.evaluation.metrics import bootstrap_intervals
     from celestialclass.simulate import HYBRID_MANIFEST_NAME, simulate_dataset
@@ -128,8 +129,8 @@ def main(argv=None):
     for label in (0, 1):
         wrong = np.flatnonzero((before_adapt["true"] == label) & (before_adapt["predicted"] != label))
         picked.extend(rng.permutation(wrong)[:args.per_class].tolist())
-    finetune_set = adapt[np.isin(np.asarray(adapt["OBSID"]).astype(str) + np.asarray(adapt["HDU Index"]).astype(str),
-                                 [f"{before_adapt['OBSID'][i]}{before_adapt['HDU Index'][i]}" for i in picked])]
+    assert list(before_adapt["OBSID"]) == list(adapt["OBSID"])  # a report keeps its manifest's rows, in order
+    finetune_set = adapt[sorted(picked)]
     if args.pick == "objects":
         finetune_set = adapt[np.isin(np.asarray(adapt["ID"]).astype(str), np.asarray(finetune_set["ID"]).astype(str))]
     manifest_path = work / ("finetune.csv" if args.pick == "wrong" else "finetune-objects.csv")
@@ -140,8 +141,7 @@ def main(argv=None):
           f"nebula/star cluster) of {len(set(finetune_set['ID']))} objects")
     run = work / ("finetuned" + ("" if args.pick == "wrong" else "-objects")
                   + ("" if args.epochs is None else f"-{args.epochs}-epochs"))
-    if not (run / "model_card.json").exists() or not json.loads((run / "model_card.json").read_text())[
-            "training"]["complete"]:
+    if not (run / "model_card.json").exists() or not read_card(run / "model_card.json")["training"]["complete"]:
         train(entry.architecture, load_manifest(manifest_path), sim, run, recipe="finetune",
               init_weights=args.weights, seed=args.seed, epochs=args.epochs,
               resume=(run / "checkpoint.safetensors").exists())
