@@ -83,11 +83,10 @@ def _default_card(out):
 
     card = get_weights("default").card
     rows, shortcut_rows, curves = [], [], {}
-    sets = _SETS
     for who, label, metrics in (("model", f"{card['architecture']} (2048 x 4096)", card["metrics"]),
                                 ("baseline", f"{card['baseline']['architecture']} (LCID-Resize)",
                                  card["baseline"]["metrics"])):
-        for what, name in sets:
+        for what, name in _SETS:
             m = metrics.get(what)
             if not m:
                 continue
@@ -108,7 +107,7 @@ def _default_card(out):
     if shortcut_rows:
         _write_rst(Table(rows=shortcut_rows, names=("chips", "rule (no pixels)", "accuracy", "95 % interval")),
                    out / "default_shortcuts.rst")
-    for what, name in sets:
+    for what, name in _SETS:
         suffix = "" if what == "held_out" else "_real"
         if what in curves:
             plot_roc(curves[what], out / f"default_roc{suffix}.png", f"{name} ({_CHIPS[what]})")
