@@ -6,10 +6,15 @@ import json
 import pathlib
 import platform
 
-__all__ = ["CARD_FORMAT", "software_versions", "write_card", "read_card", "card_summary"]
+__all__ = ["CARD_FORMAT", "EVALUATION_SETS", "software_versions", "write_card", "read_card", "card_summary"]
 
 #: Identifier of the model-card schema.
 CARD_FORMAT = "celestialclass-model-card/1"
+
+
+#: A default-model card's evaluation sets (its ``metrics`` keys), in the order they are shown, and
+#: their names wherever they are shown (``weights info``, the build's summary, the documentation).
+EVALUATION_SETS = {"held_out": "held-out bodies", "blurry": "blurry set", "held_out_real": "held-out bank objects"}
 
 
 def software_versions() -> dict:
@@ -112,9 +117,8 @@ def card_summary(card: dict, *, name: str | None = None, location: str | None = 
         lines.append("  calibration: none (probabilities are the network's softmax)")
     metrics = card.get("metrics") or {}
     base = (card.get("baseline") or {}).get("metrics") or {}
-    sets = (("held_out", "held-out objects"), ("blurry", "blurry set"),
-            ("held_out_real", "held-out real-bank objects"), ("validation", "validation"))
-    shown = [(key, label) for key, label in sets if metrics.get(key)]
+    sets = {**EVALUATION_SETS, "validation": "validation"}
+    shown = [(key, label) for key, label in sets.items() if metrics.get(key)]
     if shown:
         lines.append("  results:")
         for key, label in shown:

@@ -166,6 +166,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_default_model(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from .cards import EVALUATION_SETS
     from .training.default import DefaultBuild, build_default_model
 
     given = {"seed": args.seed, "bodies": args.bodies, "blurry_bodies": args.blurry_bodies, "bank": args.bank,
@@ -173,11 +174,11 @@ def _cmd_default_model(args: argparse.Namespace) -> int:
     build = replace(DefaultBuild(), **{k: v for k, v in given.items() if v is not None})
     card = build_default_model(args.out_dir, build, jobs=args.jobs)
     held, baseline = card["metrics"]["held_out"], card["baseline"]
-    print(f"default model: held-out accuracy {100 * held['accuracy']:.2f}% on {held['n']} simulated chips; "
+    print(f"default model: {EVALUATION_SETS['held_out']} {100 * held['accuracy']:.2f}% on {held['n']} simulated chips; "
           f"{baseline['architecture']} on LCID-Resize {100 * baseline['metrics']['held_out']['accuracy']:.2f}%")
     if "held_out_real" in card["metrics"]:
         real = card["metrics"]["held_out_real"]
-        print(f"held-out bank objects (hybrid exposures of real images): {100 * real['accuracy']:.2f}% on "
+        print(f"{EVALUATION_SETS['held_out_real']} (hybrid exposures of real images): {100 * real['accuracy']:.2f}% on "
               f"{real['n']} chips; {baseline['architecture']} "
               f"{100 * baseline['metrics']['held_out_real']['accuracy']:.2f}%")
     return 0

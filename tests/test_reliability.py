@@ -233,10 +233,10 @@ def test_weights_info_is_readable_and_json(capsys):
     assert main(["weights", "info", "default"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("default: celestialnet-lite-x2") and "trained on: simulated" in text
-    assert "held-out objects:" in text and "rebuild: celestialclass default-model" in text
+    assert "held-out bodies:" in text and "rebuild: celestialclass default-model" in text
     assert "rebuild: celestialclass default-model BUILD_DIR --seed 21" in text and "{" not in text
     # What real images it saw, how well it does on held-out ones, and what a rebuild costs.
-    assert "real images:" in text and "reserved" in text and "held-out real-bank objects:" in text
+    assert "real images:" in text and "reserved" in text and "held-out bank objects:" in text
     assert "build time:" in text
     assert main(["weights", "info", "default", "--json"]) == 0
     info = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(name))

@@ -6,6 +6,8 @@ Nothing in these tables is typed by hand: they come from
 
 from pathlib import Path
 
+from celestialclass.cards import EVALUATION_SETS
+
 
 def _write_rst(table, path):
     table.write(path, format="ascii.rst", overwrite=True)
@@ -68,7 +70,7 @@ def _interval(m):
 
 
 #: The card's evaluation sets, in the order the docs show them, and what their chips are.
-_SETS = (("held_out", "held-out bodies"), ("blurry", "blurry set"), ("held_out_real", "held-out bank objects"))
+_SETS = tuple(EVALUATION_SETS.items())
 _CHIPS = {"held_out": "simulated chips", "blurry": "simulated chips",
           "held_out_real": "hybrid chips of real images"}
 
