@@ -79,9 +79,9 @@ def _qstring(text):
     return struct.pack(">I", len(data)) + data
 
 
-def _record(ident, ra, dec, kind, major=0.05, ngc=0, m=0, ugc=0):
+def _record(ident, ra, dec, kind, major=0.05, ngc=0, m=0, ugc=0, sh2=0, pgc=0):
     """One catalogue record of edition 3.x, as Stellarium writes it (see `read_dso_catalog`)."""
-    numbers = [ngc, 0, m, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ugc]  # NGC IC M C B Sh2 VdB RCW LDN LBN Cr Mel PGC UGC
+    numbers = [ngc, 0, m, 0, 0, sh2, 0, 0, 0, 0, 0, 0, pgc, ugc]  # NGC IC M C B Sh2 VdB RCW LDN LBN Cr Mel PGC UGC
     return (struct.pack(">I4dI", ident, math.radians(ra), math.radians(dec), 99.0, 10.0, DSO_TYPES.index(kind))
             + _qstring("") + struct.pack(">2di6d14I", major, major / 2, 0, *[0.0] * 6, *numbers)
             + _qstring("") + struct.pack(">2I", 0, 0) + b"".join(_qstring("") for _ in range(7))

@@ -56,6 +56,13 @@ _WHY_NOT = {
     "star cloud": "a Milky Way star cloud (a star field, neither class)",
 }
 
+#: Catalogues of nebulae and dark clouds only (Sharpless, Lynds bright and dark, RCW, Cederblad, van den
+#: Bergh, Barnard, Perek-Kohoutek, PN G, Dark Wolf-Bergh). A catalogue entry of a galaxy type that also carries
+#: one of these is two objects merged into one (Stellarium files Sh2-191 with the galaxy PGC 9892), or an
+#: object catalogued as both; either way its class is not known, and it is left out. (The reverse is common
+#: and harmless: PGC numbers many planetary nebulae.)
+_NEBULA_CATALOGUES = ("Sh2-", "LBN ", "LDN ", "RCW ", "Ced ", "vdB ", "B ", "PK ", "PN G ", "DWB ")
+
 _NAME_PATTERNS = (  # texture file name -> catalogue designation
     (re.compile(r"^m(\d+)"), "M {}"), (re.compile(r"^ngc(\d+)"), "NGC {}"), (re.compile(r"^n(\d+)"), "NGC {}"),
     (re.compile(r"^ic(\d+)"), "IC {}"), (re.compile(r"^ugc(\d+)"), "UGC {}"), (re.compile(r"^u(\d+)"), "UGC {}"),
@@ -303,6 +310,11 @@ def build_bank(source, out_dir, *, reserved=RESERVED_LIST, source_label: str | N
             if kind not in BANK_CLASSES:
                 why = f"catalogue type {kind!r} is neither a galaxy nor a nebula/star cluster"
                 leave_out(_WHY_NOT.get(kind, why), obj)
+                continue
+            nebular = [d for d in designations.split(";") if d.startswith(_NEBULA_CATALOGUES)]
+            if BANK_CLASSES[kind] == "galaxy" and nebular:
+                leave_out(f"ambiguous: catalogue type {kind!r}, but also {', '.join(nebular)} of a catalogue of "
+                          f"nebulae", obj)
                 continue
             path = directory / file_name
             image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)

@@ -173,6 +173,31 @@ def test_an_object_without_designations_is_named_by_its_image(stellarium, tmp_pa
     assert all(str(name) not in ("", "--") for column in ("object", "group") for name in bank[column])
 
 
+def test_a_galaxy_entry_with_a_nebula_designation_is_left_out_as_ambiguous(stellarium, tmp_path):
+    """Stellarium files the H II region Sh2-191 under the galaxy PGC 9892: such an entry's class is not known."""
+    import json
+    import shutil
+
+    from tests.conftest import _corners, _png, _record
+
+    root = tmp_path / "stellarium"
+    shutil.copytree(stellarium, root)
+    default = root / "nebulae" / "default"
+    catalogue = gzip.decompress((default / "catalog.dat").read_bytes())
+    merged = _record(98, 262.0, -87.0, "interacting galaxy", 0.1, sh2=9991, pgc=99892)
+    (default / "catalog.dat").write_bytes(gzip.compress(catalogue + merged))
+    _png(default / "sh2-9991.png", "nsc")
+    entry = {"imageCredits": {"short": "L"}, "imageUrl": "sh2-9991.png", "worldCoords": [_corners(262.0, -87.0, 0.2)],
+             "textureCoords": [[[0, 0], [1, 0], [1, 1], [0, 1]]]}
+    text = (default / "textures.json").read_text().rstrip()
+    (default / "textures.json").write_text(text[:-3].rstrip() + ",\n" + json.dumps(entry) + "\n]\n}\n")
+    build_bank(root, tmp_path / "bank")
+    assert "sh2-9991.png" not in list(load_bank(tmp_path / "bank")["image"])
+    left = {row["image"]: row["reason"] for row in Table.read(tmp_path / "bank" / "left_out.ecsv")}
+    assert left["sh2-9991.png"].startswith("ambiguous") and "Sh2-9991" in left["sh2-9991.png"]
+    assert "n9991.png" not in left  # a galaxy with galaxy designations only stays
+
+
 def test_older_banks_name_their_unnamed_objects_on_load(bank, tmp_path):
     """A bank built before unnamed catalogue entries were named has them empty (ECSV reads them as masked)."""
     import shutil
