@@ -45,7 +45,8 @@ galaxy`` raised the held-out galaxies of no finer type by +21.7 points
 'planetary nebula'`` the planetary nebulae by +11.1 (+3.6 to +19.6;
 ``--seed 9``: +10.4, +2.0 to +19.6), but every other type lost (-9.9,
 -15.8, -8.2 and -5.2 points, each interval below zero) and the model as a
-whole did no better than the control. The documentation's "Real objects" page has the full tables.
+whole did no better than the control. The documentation's "Real objects"
+page has the full tables.
 
 The build must be the one the weights came from (for the bundled weights,
 the build their card's command names); its bank is read from its

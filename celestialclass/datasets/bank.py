@@ -57,7 +57,7 @@ _WHY_NOT = {
 }
 
 #: Catalogues of nebulae and dark clouds only (Sharpless, Lynds bright and dark, RCW, Cederblad, van den
-#: Bergh, Barnard, Perek-Kohoutek, PN G, Dark Wolf-Bergh). A catalogue entry of a galaxy type that also carries
+#: Bergh, Barnard, Perek-Kohoutek, PN G, Dickel-Wendker-Bieritz). A catalogue entry of a galaxy type that carries
 #: one of these is two objects merged into one (Stellarium files Sh2-191 with the galaxy PGC 9892), or an
 #: object catalogued as both; either way its class is not known, and it is left out. (The reverse is common
 #: and harmless: PGC numbers many planetary nebulae.)
