@@ -66,7 +66,7 @@ def _pct(x):
 
 def _interval(m):
     ci = (m.get("interval") or {}).get("accuracy")
-    return f"{_pct(ci[0])}-{_pct(ci[1])}" if ci else "not in the card"
+    return f"{100 * ci[0]:.1f}-{100 * ci[1]:.1f} %" if ci else "not in the card"
 
 
 #: The card's evaluation sets, in the order the docs show them, and what their chips are.
@@ -92,8 +92,9 @@ def _default_card(out):
             m = metrics.get(what)
             if not m:
                 continue
-            rows.append((label, name, m["n"], _pct(m["accuracy"]), _interval(m), _pct(m["f1"]["galaxy"]),
-                         _pct(m["f1"]["nsc"]), f"{m['roc_auc']:.3f}", str(m["confusion"])))
+            # narrow enough for the content column; the confusion matrices are figures of their own
+            rows.append((label, name, m["n"], f"{_pct(m['accuracy'])} ({_interval(m)})",
+                         f"{m['f1']['galaxy']:.3f} / {m['f1']['nsc']:.3f}", f"{m['roc_auc']:.3f}"))
             plot_confusion(m["confusion"], out / f"default_confusion_{who}_{what}.png",
                            f"{label}: {name} ({m['n']} {_CHIPS[what]})")
             if what in ("held_out", "held_out_real") and "roc" in m:
@@ -101,10 +102,10 @@ def _default_card(out):
             if who == "model" and m.get("baselines"):
                 names = {"majority": "majority class", "instrument": "instrument only", "filter": "filter only"}
                 shortcut_rows += [(name, names.get(k, k), _pct(b["accuracy"]),
-                                   f"{_pct(b['interval'][0])}-{_pct(b['interval'][1])}" if "interval" in b else "-")
+                                   _interval({"interval": {"accuracy": b["interval"]}}) if "interval" in b else "-")
                                   for k, b in m["baselines"].items()]
-    _write_rst(Table(rows=rows, names=("model", "chips", "n", "accuracy", "95 % interval", "F1 galaxy",
-                                       "F1 nebula/star cluster", "ROC AUC", "confusion [[gg, gn], [ng, nn]]")),
+    _write_rst(Table(rows=rows, names=("model", "chips", "n", "accuracy (95 % interval)",
+                                       "F1 galaxy / nebula-star cluster", "ROC AUC")),
                out / "default_metrics.rst")
     if shortcut_rows:
         _write_rst(Table(rows=shortcut_rows, names=("chips", "rule (no pixels)", "accuracy", "95 % interval")),
