@@ -186,15 +186,16 @@ def _trust_table(card):
         if not t:
             continue
         ci, floor = t.get("ece_after_interval"), t.get("ece_if_calibrated")
-        rows.append((name, f"{t['ece_before']:.3f}",
-                     f"{t['ece_after']:.3f}" + (f" ({ci[0]:.3f}-{ci[1]:.3f})" if ci else ""),
+        # four columns, narrow enough for the content column
+        ece = f"{t['ece_before']:.3f} \u2192 {t['ece_after']:.3f}" + (f" ({ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
+        rows.append((name, ece,
                      f"{floor['median']:.3f} ({floor['interval'][0]:.3f}-{floor['interval'][1]:.3f})"
                      if floor else "-",
-                     f"{_pct(a['coverage'])}" if a else "-", _pct(a["accuracy_answered"]) if a else "-",
-                     _pct(a["accuracy_all"]) if a else "-"))
-    return Table(rows=rows or [("-",) * 7],
-                 names=("chips", "ECE, softmax", "ECE, calibrated (95 %)", "ECE if perfectly calibrated",
-                        "answered at min_confidence", "accuracy answered", "accuracy, all chips"))
+                     f"{_pct(a['coverage'])} answered, {_pct(a['accuracy_answered'])} of them right "
+                     f"({_pct(a['accuracy_all'])} of all)" if a else "-"))
+    return Table(rows=rows or [("-",) * 4],
+                 names=("chips", "ECE: softmax \u2192 calibrated (95 %)", "ECE if perfectly calibrated (95 %)",
+                        "at the suggested min_confidence"))
 
 
 def _example_explanation(out):
