@@ -113,14 +113,13 @@ def report_kind(kind, kind_of, before, after, correct, *, seed):
     print(f"control, threshold on the probability of {CLASS_NAMES[label]} moved to {threshold:.3f} (the same recall "
           f"of it as after): accuracy {100 * moved.mean():.1f} %, recall of the other class "
           f"{100 * moved[truth != label].mean():.1f} %")
-    columns = {"before": correct["before"], "after": correct["after"], "control": moved}
     for name, chosen in ((kind, of_kind), ("every other type", ~of_kind)):
-        change, (low, high) = paired_interval(columns["before"][chosen], columns["after"][chosen], groups[chosen],
+        change, (low, high) = paired_interval(correct["before"][chosen], correct["after"][chosen], groups[chosen],
                                               seed=seed)
-        print(f"{name}: {100 * columns['before'][chosen].mean():.1f} -> {100 * columns['after'][chosen].mean():.1f} % "
+        print(f"{name}: {100 * correct['before'][chosen].mean():.1f} -> {100 * correct['after'][chosen].mean():.1f} % "
               f"(control {100 * moved[chosen].mean():.1f} %), change {100 * change:+.1f} points ({100 * low:+.1f} to "
               f"{100 * high:+.1f}); {chosen.sum()} chips of {len(set(groups[chosen]))} objects")
-    change, (low, high) = paired_interval(moved, columns["after"], groups, seed=seed)
+    change, (low, high) = paired_interval(moved, correct["after"], groups, seed=seed)
     print(f"after against the control, all assess chips: {100 * change:+.1f} points ({100 * low:+.1f} to "
           f"{100 * high:+.1f})")
 
@@ -175,22 +174,25 @@ def main(argv=None):
     assert list(before_adapt["OBSID"]) == list(adapt["OBSID"])  # a report keeps its manifest's rows, in order
     kind_of = dict(zip(np.asarray(bank["image"]).astype(str), np.asarray(bank["type"]).astype(str)))
     rng = np.random.default_rng(args.seed)
-    wrong = np.asarray(before_adapt["true"]) != np.asarray(before_adapt["predicted"])
+    truth = np.asarray(before_adapt["true"])
+    wrong = truth != np.asarray(before_adapt["predicted"])
     if args.kind is None:
         picked = [i for label in (0, 1)
-                  for i in rng.permutation(np.flatnonzero(wrong & (before_adapt["true"] == label)))[:args.per_class]]
+                  for i in rng.permutation(np.flatnonzero(wrong & (truth == label)))[:args.per_class]]
     else:
         of_kind = np.array([kind_of[str(image)] == args.kind for image in adapt["Image"]])
         if not of_kind.any():
             parser.error(f"no held-out chip is of type {args.kind!r}; types: {sorted(set(kind_of.values()))}")
         picked = list(rng.permutation(np.flatnonzero(wrong & of_kind))[:args.per_class])
-        label = int(np.asarray(before_adapt["true"])[of_kind][0])
-        picked += list(rng.permutation(np.flatnonzero(np.asarray(before_adapt["true"]) != label))[:len(picked)])
+        label = int(truth[of_kind][0])
+        picked += list(rng.permutation(np.flatnonzero(truth != label))[:len(picked)])
     finetune_set = adapt[sorted(picked)]
     if args.pick == "objects":
         finetune_set = adapt[np.isin(np.asarray(adapt["ID"]).astype(str), np.asarray(finetune_set["ID"]).astype(str))]
-    manifest_path = work / (("finetune" if args.pick == "wrong" else "finetune-objects")
-                            + ("" if args.kind is None else "-" + args.kind.replace(" ", "-")) + ".csv")
+    # what the picks were, in the names of the manifest and the run, so that each variant keeps its own
+    tag = ("" if args.pick == "wrong" else "-objects") + ("" if args.kind is None else f"-{args.kind}")
+    tag = tag.replace(" ", "-")
+    manifest_path = work / f"finetune{tag}.csv"
     write_manifest(finetune_set, manifest_path)
     counts = {name: int(sum(finetune_set["label"] == name)) for name in ("galaxy", "nsc")}
     what = "chips it got wrong" if args.pick == "wrong" else "chips of objects it got a chip of wrong"
@@ -198,20 +200,16 @@ def main(argv=None):
         what = f"chips: {args.kind} it got wrong, and as many of the other class"
     print(f"fine-tuning on {len(finetune_set)} {what} ({counts['galaxy']} galaxy, {counts['nsc']} "
           f"nebula/star cluster) of {len(set(finetune_set['ID']))} objects")
-    run = work / ("finetuned" + ("" if args.pick == "wrong" else "-objects")
-                  + ("" if args.kind is None else "-" + args.kind.replace(" ", "-"))
-                  + ("" if args.epochs is None else f"-{args.epochs}-epochs"))
+    run = work / (f"finetuned{tag}" + ("" if args.epochs is None else f"-{args.epochs}-epochs"))
     if not (run / "model_card.json").exists() or not read_card(run / "model_card.json")["training"]["complete"]:
         train(entry.architecture, load_manifest(manifest_path), sim, run, recipe="finetune",
               init_weights=args.weights, seed=args.seed, epochs=args.epochs,
               resume=(run / "checkpoint.safetensors").exists())
 
-    results = {}
+    results, reports = {}, {}
     for name, weights in (("before", args.weights), ("after", str(run))):
         report = f"{name}-assess" + ("" if name == "before" else f"-{run.name}")
-        predictions = classify(weights, assess, sim, work / "reports" / report)
-        if name == "before":
-            before_assess = predictions
+        reports[name] = predictions = classify(weights, assess, sim, work / "reports" / report)
         intervals = bootstrap_intervals(predictions, predictions["ID"])
         correct = np.asarray(predictions["true"]) == np.asarray(predictions["predicted"])
         results[name] = correct
@@ -220,7 +218,7 @@ def main(argv=None):
               f"{100 * recall(predictions, 0):.1f} %, nebula/star cluster {100 * recall(predictions, 1):.1f} %")
     change, (low, high) = paired_interval(results["before"], results["after"], predictions["ID"], seed=args.seed)
     if args.kind is not None:
-        report_kind(args.kind, kind_of, before_assess, predictions, results, seed=args.seed)
+        report_kind(args.kind, kind_of, reports["before"], reports["after"], results, seed=args.seed)
     majority = max(np.mean(predictions["true"] == 0), np.mean(predictions["true"] == 1))
     print(f"change: {100 * change:+.1f} points ({100 * low:+.1f} to {100 * high:+.1f}, objects resampled); "
           f"majority class {100 * majority:.1f} %; {len(assess)} assess chips of {len(set(assess['ID']))} objects")

@@ -302,16 +302,17 @@ def build_bank(source, out_dir, *, reserved=RESERVED_LIST, source_label: str | N
                 leave_out("no catalogue object identified at the image's centre")
                 continue
             designations = str(catalog["designations"][primary])
+            designated = designations.split(";")
             obj = _canonical(designations) or _image_name(file_name)
             kind = str(catalog["type"][primary])
-            if {_key(d) for d in designations.split(";")} & reserved_keys:
+            if {_key(d) for d in designated} & reserved_keys:
                 leave_out("reserved for independent evaluation (same object)", obj)
                 continue
             if kind not in BANK_CLASSES:
                 why = f"catalogue type {kind!r} is neither a galaxy nor a nebula/star cluster"
                 leave_out(_WHY_NOT.get(kind, why), obj)
                 continue
-            nebular = [d for d in designations.split(";") if d.startswith(_NEBULA_CATALOGUES)]
+            nebular = [d for d in designated if d.startswith(_NEBULA_CATALOGUES)]
             if BANK_CLASSES[kind] == "galaxy" and nebular:
                 leave_out(f"ambiguous: catalogue type {kind!r}, but also {', '.join(nebular)} of a catalogue of "
                           f"nebulae", obj)

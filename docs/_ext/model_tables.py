@@ -64,9 +64,13 @@ def _pct(x):
     return "-" if x is None else f"{100 * x:.1f} %"
 
 
+def _range(pair):
+    return f"{100 * pair[0]:.1f}-{100 * pair[1]:.1f} %"
+
+
 def _interval(m):
     ci = (m.get("interval") or {}).get("accuracy")
-    return f"{100 * ci[0]:.1f}-{100 * ci[1]:.1f} %" if ci else "not in the card"
+    return _range(ci) if ci else "not in the card"
 
 
 #: The card's evaluation sets, in the order the docs show them, and what their chips are.
@@ -102,7 +106,7 @@ def _default_card(out):
             if who == "model" and m.get("baselines"):
                 names = {"majority": "majority class", "instrument": "instrument only", "filter": "filter only"}
                 shortcut_rows += [(name, names.get(k, k), _pct(b["accuracy"]),
-                                   _interval({"interval": {"accuracy": b["interval"]}}) if "interval" in b else "-")
+                                   _range(b["interval"]) if "interval" in b else "-")
                                   for k, b in m["baselines"].items()]
     _write_rst(Table(rows=rows, names=("model", "chips", "n", "accuracy (95 % interval)",
                                        "F1 galaxy / nebula-star cluster", "ROC AUC")),

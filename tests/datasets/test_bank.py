@@ -147,26 +147,33 @@ def test_bank_from_a_debian_package(stellarium, tmp_path):
         build_bank(tmp_path / "damaged.deb", tmp_path / "damaged")
 
 
-def test_an_object_without_designations_is_named_by_its_image(stellarium, tmp_path):
-    """Stellarium has catalogue entries with no names (Frosty Leo, the Calabash): object and group are never empty."""
+def _stellarium_with(stellarium, tmp_path, record, image, kind, ra, dec):
+    """A copy of the miniature Stellarium with one more catalogue record and an image of it at (ra, dec)."""
     import json
     import shutil
 
-    from tests.conftest import _corners, _png, _record
+    from tests.conftest import _corners, _png
 
     root = tmp_path / "stellarium"
     shutil.copytree(stellarium, root)
     default = root / "nebulae" / "default"
     catalogue = gzip.decompress((default / "catalog.dat").read_bytes())
-    unnamed = _record(99, 260.0, -88.0, "planetary nebula")  # no NGC, M or UGC number, no name
-    (default / "catalog.dat").write_bytes(gzip.compress(catalogue + unnamed))
-    _png(default / "frosty.png", "nsc")
-    entry = {"imageCredits": {"short": "K"}, "imageUrl": "frosty.png", "worldCoords": [_corners(260.0, -88.0, 0.2)],
+    (default / "catalog.dat").write_bytes(gzip.compress(catalogue + record))
+    _png(default / image, kind)
+    entry = {"imageCredits": {"short": "K"}, "imageUrl": image, "worldCoords": [_corners(ra, dec, 0.2)],
              "textureCoords": [[[0, 0], [1, 0], [1, 1], [0, 1]]]}
     text = (default / "textures.json").read_text().rstrip()  # Stellarium's own JSON dialect: append as text
     assert text.endswith("]\n}")
     (default / "textures.json").write_text(text[:-3].rstrip() + ",\n" + json.dumps(entry) + "\n]\n}\n")
-    build_bank(root, tmp_path / "bank")
+    return root
+
+
+def test_an_object_without_designations_is_named_by_its_image(stellarium, tmp_path):
+    """Stellarium has catalogue entries with no names (Frosty Leo, the Calabash): object and group are never empty."""
+    from tests.conftest import _record
+
+    unnamed = _record(99, 260.0, -88.0, "planetary nebula")  # no NGC, M or UGC number, no name
+    build_bank(_stellarium_with(stellarium, tmp_path, unnamed, "frosty.png", "nsc", 260.0, -88.0), tmp_path / "bank")
     bank = load_bank(tmp_path / "bank")
     row = bank[list(bank["image"]).index("frosty.png")]
     assert str(row["object"]) == str(row["group"]) == "frosty" and row["label"] == "nsc"
@@ -175,23 +182,11 @@ def test_an_object_without_designations_is_named_by_its_image(stellarium, tmp_pa
 
 def test_a_galaxy_entry_with_a_nebula_designation_is_left_out_as_ambiguous(stellarium, tmp_path):
     """Stellarium files the H II region Sh2-191 under the galaxy PGC 9892: such an entry's class is not known."""
-    import json
-    import shutil
+    from tests.conftest import _record
 
-    from tests.conftest import _corners, _png, _record
-
-    root = tmp_path / "stellarium"
-    shutil.copytree(stellarium, root)
-    default = root / "nebulae" / "default"
-    catalogue = gzip.decompress((default / "catalog.dat").read_bytes())
     merged = _record(98, 262.0, -87.0, "interacting galaxy", 0.1, sh2=9991, pgc=99892)
-    (default / "catalog.dat").write_bytes(gzip.compress(catalogue + merged))
-    _png(default / "sh2-9991.png", "nsc")
-    entry = {"imageCredits": {"short": "L"}, "imageUrl": "sh2-9991.png", "worldCoords": [_corners(262.0, -87.0, 0.2)],
-             "textureCoords": [[[0, 0], [1, 0], [1, 1], [0, 1]]]}
-    text = (default / "textures.json").read_text().rstrip()
-    (default / "textures.json").write_text(text[:-3].rstrip() + ",\n" + json.dumps(entry) + "\n]\n}\n")
-    build_bank(root, tmp_path / "bank")
+    build_bank(_stellarium_with(stellarium, tmp_path, merged, "sh2-9991.png", "nsc", 262.0, -87.0),
+               tmp_path / "bank")
     assert "sh2-9991.png" not in list(load_bank(tmp_path / "bank")["image"])
     left = {row["image"]: row["reason"] for row in Table.read(tmp_path / "bank" / "left_out.ecsv")}
     assert left["sh2-9991.png"].startswith("ambiguous") and "Sh2-9991" in left["sh2-9991.png"]
