@@ -18,6 +18,7 @@ import numpy as np
 
 from .exceptions import CelestialClassError, InputError, ShapeError
 from .schema import CLASS_DISPLAY, LCID_SHAPE, UNCERTAIN
+from .utils.buffers import ArrayPool
 
 __all__ = ["CelestialClassifier", "Prediction", "classify_ccd", "classify_files", "expand_paths",
            "RESULT_COLUMNS", "RESULT_DESCRIPTIONS", "FITS_KEYWORDS"]
@@ -184,6 +185,9 @@ class CelestialClassifier:
                                       name=f"{entry.name} ({entry.architecture})")
         self.preprocess = entry.preprocess
         self.class_names = entry.class_names
+        # Images of chips read from files, reused once the engine is done with them (a batch and the
+        # chip being read): a fresh full-chip array costs its page faults on every chip.
+        self._images = ArrayPool(self.engine.batch_size + 1)
 
     @property
     def name(self) -> str:
@@ -289,7 +293,7 @@ class CelestialClassifier:
                     read = time.perf_counter()
                     item.read_ms = (read - started) * 1e3
                     check_readout(pixels)
-                    image = self.preprocess.pixels_image(pixels)
+                    image = self.preprocess.pixels_image(pixels, out=self._images.take(pixels.shape))
                     item.preprocess_ms = (time.perf_counter() - read) * 1e3
                 except CelestialClassError as exc:
                     item.exception = exc

@@ -196,13 +196,15 @@ class Preprocess:
         if array.dtype.kind not in "biuf":
             kind = "complex" if array.dtype.kind == "c" else f"non-numeric ({array.dtype})"
             raise DataError(f"{source}: {kind} pixel values; a chip holds real numbers")
-        array = np.asarray(array, dtype=np.float32)
+        return self._finish(np.asarray(array, dtype=np.float32), source, owned=False)
+
+    def _finish(self, array: np.ndarray, source: str, owned: bool) -> np.ndarray:
+        """`image` of a float32 chip, written over ``array`` when it is ``owned`` (ours, never the caller's)."""
         if not np.isfinite(array.sum()):  # cheaper than a mask; NaN and inf (or overflow) make it non-finite
             finite = np.isfinite(array)
             if not finite.all():
                 bad = int(array.size - finite.sum())
                 raise DataError(f"{source}: {bad} NaN or infinite pixel(s); raw chips have none")
-        owned = False  # whether ``array`` is ours to change in place (never the caller's data)
         if self.resize is not None:
             import cv2
 
@@ -245,15 +247,25 @@ class Preprocess:
         """One chip of an open `~celestialclass.io.RawFile`, read with these settings' trim and bias."""
         return raw.chip_pixels(hdu, chip, trim=self.trim, subtract_bias=self.subtract_bias)
 
-    def pixels_image(self, pixels) -> np.ndarray:
-        """The preprocessed image of `~celestialclass.io.ChipPixels` (`read_image` after the read)."""
-        if self.scaling != "asinh" or self.resize is not None:
-            out = np.empty(pixels.shape, np.float32)
-            pixels.scale_into(out)
-            return self.image(out, source=pixels.source)
-        return self._look_up(pixels)
+    def pixels_image(self, pixels, out: np.ndarray | None = None) -> np.ndarray:
+        """The preprocessed image of `~celestialclass.io.ChipPixels` (`read_image` after the read).
 
-    def _look_up(self, pixels) -> np.ndarray:
+        ``out``, a float32 array of the chip's shape, is written over and
+        returned when there is no ``resize`` (a caller reading many chips
+        reuses one, see `celestialclass.utils.buffers.ArrayPool`); with a
+        resize it holds the chip before the resize.
+        """
+        if out is None:
+            out = np.empty(pixels.shape, np.float32)
+        elif out.shape != tuple(pixels.shape) or out.dtype != np.float32:
+            raise ShapeError(f"{pixels.source}: out must be a float32 array of shape {tuple(pixels.shape)}, "
+                             f"got {out.dtype} {out.shape}")
+        if self.scaling != "asinh" or self.resize is not None:
+            pixels.scale_into(out)
+            return self._finish(out, pixels.source, owned=True)
+        return self._look_up(pixels, out)
+
+    def _look_up(self, pixels, out: np.ndarray) -> np.ndarray:
         """The asinh-scaled chip of `celestialclass.io.ChipPixels`, by table look-up where the data allow.
 
         The scaling is elementwise once its statistics are known, and those
@@ -266,10 +278,9 @@ class Preprocess:
         from .io import AmplifierPixels
         from .utils.parallel import run_parallel
 
-        out = np.empty(pixels.shape, np.float32)
         if not all(amp.is_uint16 for amp in pixels.amplifiers):
             pixels.scale_into(out)
-            return self.image(out, pixels.source)
+            return self._finish(out, pixels.source, owned=True)
         samples = []
         for amp in pixels.amplifiers:
             skip = -amp.columns.start % 8  # the chip's columns 0, 8, 16, ... that fall in this amplifier

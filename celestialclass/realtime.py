@@ -458,7 +458,7 @@ def watch(directory, *, pattern: str = DEFAULT_PATTERN, output=None, hdu: int | 
     done = log.done_keys() if log is not None else set()
     stop = stop or threading.Event()
     classifier = classifier or CelestialClassifier(model, weights, batch_size=1)
-    _warm_up(classifier)  # the first forward pass costs more than the rest: not the first file's latency
+    _warm_up(classifier)  # the first file's latency would carry one-off costs
     events = None if once else _Events(directory, poll)
     pending: dict[str, _Pending] = {}
 
@@ -509,20 +509,25 @@ def watch(directory, *, pattern: str = DEFAULT_PATTERN, output=None, hdu: int | 
 
 
 def _warm_up(classifier) -> None:
-    """Import what reading a file needs and run one forward pass on a blank input of the weights' size.
+    """Classify a small example raw file once: the whole road from a file to its result.
 
-    Otherwise the first file's latency would carry the imports (about a
-    second) and the first forward pass's set-up.
+    Otherwise the first file's latency would carry one-off costs: imports
+    (about a second), the first forward pass's set-up, and the first touch of
+    the memory its chips are read and preprocessed into (a few hundred
+    milliseconds on a virtual machine). Best effort: a warm-up that fails
+    (no writable temporary directory) is logged and skipped.
     """
-    import astropy.io.fits  # noqa: F401
-    import torch
+    import tempfile
 
-    from .io import RawFile  # noqa: F401
-    from .io.screen import check_exposure  # noqa: F401
+    from .simulate import write_example_raw
 
-    size = classifier.entry.input_size
-    if size:
-        list(classifier.engine.run([(None, torch.zeros(tuple(size)))]))
+    try:
+        with tempfile.TemporaryDirectory(prefix="celestialclass-warm-up-") as tmp:
+            path = write_example_raw(os.path.join(tmp, "jwarmupq_raw.fits"))
+            for _ in classifier.engine.run(classifier._chips(path)):
+                pass
+    except (OSError, CelestialClassError) as exc:
+        log_.info("warm-up skipped: %s", exc)
 
 
 def _examine(path: str, state: _Pending, done: set, settle: float, timeout: float):

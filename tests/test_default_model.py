@@ -81,3 +81,21 @@ def test_main_job_classifies_the_example(capsys):
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if "jexampl1q_raw.fits" in line]
     assert len(rows) == 2  # the example is a spiral galaxy, seen on both chips
     assert all(row[5] == "galaxy" and row[8] == "default" for row in rows), rows
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_reused_chip_arrays_change_no_result(mock_lcid, batch_size):
+    """Chips are read into arrays the classifier reuses once the engine is done with them: no chip's
+    probabilities depend on the chips read before it, in any batch, in any order."""
+    from celestialclass.utils.buffers import ArrayPool
+
+    paths = sorted(mock_lcid.glob("*_raw.fits"))
+    clf = CelestialClassifier(device="cpu", batch_size=batch_size)
+    clf._images = ArrayPool(0)  # keeps nothing: every chip read into a new array
+    fresh = clf.predict_proba(paths)
+    clf._images = ArrayPool(batch_size + 1)
+    for _ in range(2):
+        np.testing.assert_allclose(clf.predict_proba(paths), fresh, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(clf.predict_proba(paths[::-1]), fresh.reshape(-1, 2, 2)[::-1].reshape(-1, 2),
+                                   rtol=0, atol=1e-6)
+    assert 2 <= len(clf._images) <= batch_size + 1

@@ -66,3 +66,19 @@ def test_read_image_wants_one_chip(sky_raw):
         Preprocess().read_image(sky_raw)
     with pytest.raises(HDUError, match="HDU 2"):
         Preprocess().read_image(sky_raw, hdu=2)
+
+
+@pytest.mark.parametrize("preprocess", [Preprocess(), Preprocess(scaling="none"), Preprocess(resize=(224, 448))])
+def test_pixels_image_into_a_given_array(sky_raw, preprocess):
+    """``out`` (a reused array, its old values arbitrary) changes nothing but where the image is written."""
+    from celestialclass.io import RawFile
+
+    with RawFile(sky_raw) as raw:
+        pixels = preprocess.chip_pixels(raw, hdu=4)
+        expected = preprocess.pixels_image(pixels)
+        out = np.full(pixels.shape, np.nan, np.float32)
+        image = preprocess.pixels_image(pixels, out=out)
+        np.testing.assert_array_equal(image, expected)
+        assert (image is out) == (preprocess.resize is None)
+        with pytest.raises(CelestialClassError, match=r"out must be a float32 array of shape \(2048, 4096\)"):
+            preprocess.pixels_image(pixels, out=np.empty((2048, 4096), np.float64))

@@ -13,6 +13,9 @@ from .registry import TrainingParts, register_model
 
 __all__ = ["CelestialNetLite", "PatchStatistics", "Standardize", "celestialnet_lite", "celestialnet_lite_x2"]
 
+#: Rows of the input `PatchStatistics` reduces at a time (256 rows of a 4096-column float32 chip: 4 MiB).
+_BAND_ROWS = 256
+
 
 class PatchStatistics(nn.Module):
     """A fixed, parameter-free first layer: four statistics of every ``patch`` x ``patch`` block.
@@ -59,15 +62,28 @@ class PatchStatistics(nn.Module):
             from ..exceptions import ShapeError
 
             raise ShapeError(f"PatchStatistics({p}) needs sides divisible by {p}, got {rows} x {cols}")
+        out = torch.empty((n, 4, c, rows // p, cols // p), dtype=x.dtype, device=x.device)
+        band = p * max(1, _BAND_ROWS // p)
+        # A few hundred rows at a time: each band's temporaries stay small (a whole chip's would be
+        # fresh 32 MiB allocations, whose page faults cost as much as the arithmetic) and in cache.
+        for start in range(0, rows, band):
+            self._block_statistics(x[:, :, start:start + band], out[..., start // p:(start + band) // p, :])
+        return out.reshape(n, 4 * c, rows // p, cols // p)
+
+    def _block_statistics(self, x: torch.Tensor, out: torch.Tensor) -> None:
+        """Mean, standard deviation, maximum and minimum of each block into ``out`` (n, 4, c, rows/p, cols/p)."""
+        p = self.patch
+        n, c, rows, cols = x.shape
+        blocks = (n, c, rows // p, cols // p, p)
         # Two passes, each a reduction over a run of rows of contiguous memory: first the p rows of
-        # each block row (the one pass over the whole chip), then the p columns of each block.
+        # each block row (the one pass over the band), then the p columns of each block.
         strip = x.reshape(n, c, rows // p, p, cols)
-        sums = torch.stack([strip.sum(3), strip.square().sum(3), strip.amax(3), strip.amin(3)], dim=1)
-        blocks = sums.reshape(n, 4, c, rows // p, cols // p, p)
-        total, top, bottom = blocks[:, :2].sum(-1) / (p * p), blocks[:, 2].amax(-1), blocks[:, 3].amin(-1)
-        mean, square = total[:, 0], total[:, 1]
-        std = (square - mean * mean).clamp_min_(0).sqrt_()
-        return torch.cat([mean, std, top, bottom], dim=1)
+        mean = strip.sum(3).reshape(blocks).sum(-1) / (p * p)
+        square = strip.square().sum(3).reshape(blocks).sum(-1) / (p * p)
+        out[:, 0] = mean
+        out[:, 1] = (square - mean * mean).clamp_min_(0).sqrt_()
+        out[:, 2] = strip.amax(3).reshape(blocks).amax(-1)
+        out[:, 3] = strip.amin(3).reshape(blocks).amin(-1)
 
     def extra_repr(self) -> str:
         return f"patch={self.patch}"

@@ -257,3 +257,19 @@ def test_optimized_inference_folds_sequential_batchnorm(name, shape):
     x = torch.randn(*shape)
     with torch.inference_mode():
         assert torch.allclose(fast(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_patch_statistics_band_by_band_equal_the_whole_input():
+    """The stem reduces a chip a band of rows at a time; the map is the one of the whole input at once."""
+    from celestialclass.models import PatchStatistics
+    from celestialclass.models.compact import _BAND_ROWS
+
+    rng = np.random.default_rng(7)
+    rows = 2 * _BAND_ROWS + 24  # two whole bands and a short last one
+    x = torch.from_numpy((rng.normal(size=(2, 1, rows, 64)) * 40 + 500).astype(np.float32))
+    got = PatchStatistics(8)(x)
+    blocks = x.reshape(2, 1, rows // 8, 8, 8, 8).permute(0, 1, 2, 4, 3, 5).reshape(2, 1, rows // 8, 8, 64)
+    expected = torch.cat([blocks.mean(-1), blocks.std(-1, unbiased=False), blocks.amax(-1), blocks.amin(-1)], 1)
+    assert got.shape == (2, 4, rows // 8, 8)
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-3)
+    assert not torch.allclose(got[:, :, -3:], torch.zeros_like(got[:, :, -3:]))  # the short band is filled
