@@ -243,3 +243,19 @@ def test_cli_errors_are_said_not_raised(tmp_path, capsys):
     assert main(["watch", str(tmp_path), "--once"]) == 1  # --once fails when a file did
     out = capsys.readouterr().out
     assert out.startswith("error: ") and out.count("jbad02q_raw.fits") == 1  # the file named once
+
+
+def test_warm_up_takes_the_whole_road_and_leaves_nothing(classifier, tmp_path, monkeypatch):
+    """Before following, a watch classifies an example file: the chips' arrays exist before the first
+    real file, and the example is gone; a warm-up that cannot write is skipped, not fatal."""
+    import tempfile
+
+    from celestialclass.realtime import _warm_up
+    from celestialclass.utils.buffers import ArrayPool
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(classifier, "_images", ArrayPool(2))
+    _warm_up(classifier)
+    assert len(classifier._images) >= 1 and list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    _warm_up(classifier)  # no temporary directory: logged and skipped
