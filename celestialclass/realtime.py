@@ -436,9 +436,12 @@ def watch(directory, *, pattern: str = DEFAULT_PATTERN, output=None, hdu: int | 
     Before it follows the directory, the watch classifies a small example
     file once (a few seconds), so that the first file's latency carries no
     one-off costs (imports, set-up, the first touch of the memory chips are
-    read into); ``once`` skips this. Run it in the process's main thread, as
-    ``celestialclass watch`` does: torch's forward pass took 30-60 % longer
-    in another thread on 2 cores.
+    read into); ``once`` skips this. Let one thread of the process use torch:
+    each thread that runs torch's parallel code keeps its own OpenMP team,
+    and with more OpenMP threads than cores they spin less and sleep more
+    (here, a classifier loaded in the main thread and watched from another
+    took 37-42 ms a forward pass, against 21-25 ms in one thread).
+    ``celestialclass watch`` loads and watches in its main thread.
 
     Examples
     --------
