@@ -146,7 +146,9 @@ class CelestialClassifier:
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...; default
         `celestialclass.config.conf` ``.device`` (``"auto"``).
     batch_size : int, optional
-        Chips per forward pass.
+        Chips per forward pass. The classifier keeps up to ``batch_size +
+        1`` images of chips it read from files (32 MiB each at full size)
+        to read the next chips into.
     num_threads : int, optional
         Torch threads during prediction (restored afterwards); default
         ``conf.num_threads`` (0: torch's own).

@@ -57,7 +57,7 @@ class ArrayPool:
         shape, dtype = tuple(int(n) for n in shape), np.dtype(dtype)
         with self._lock:
             for i in range(len(self._arrays)):
-                # References: the list's and getrefcount's argument; any more means someone holds it.
+                # CPython's count: the list's reference and getrefcount's argument; any more is a holder.
                 if sys.getrefcount(self._arrays[i]) == 2 and self._arrays[i].shape == shape and \
                         self._arrays[i].dtype == dtype:
                     return self._arrays[i]
