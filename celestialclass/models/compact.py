@@ -128,7 +128,11 @@ class _Body(nn.Module):
         self.fc = nn.Linear(2 * widths[-1], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stages(self.norm(x))
+        return self.from_standardized(self.norm(x))
+
+    def from_standardized(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits of a map already standardised (`Standardize` has no parameters: members share it)."""
+        x = self.stages(x)
         pooled = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
         return self.fc(self.dropout(pooled))
 
@@ -161,7 +165,8 @@ class _Members(nn.Module):
 
     def member_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Every member's logits, stacked: shape ``(members, batch, classes)``."""
-        return torch.stack([member(x) for member in self.members])
+        standardized = self.members[0].norm(x)  # the same for every member: computed once
+        return torch.stack([member.from_standardized(standardized) for member in self.members])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         log_probabilities = torch.log_softmax(self.member_logits(x), dim=-1)

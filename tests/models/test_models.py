@@ -216,6 +216,8 @@ def test_committee_averages_its_members_probabilities():
         assert torch.allclose(out.softmax(-1), expected, atol=1e-6)
         assert torch.allclose(out.exp().sum(-1), torch.ones(3), atol=1e-6)  # log-probabilities
         assert model.body.member_logits(x).shape == (2, 3, 2)
+        # The map is standardised once for both members: exactly what each computes on its own.
+        assert torch.equal(model.body.member_logits(x), torch.stack([first(x), second(x)]))
     with pytest.raises(ValueError, match="members"):
         CelestialNetLite(members=0)
 
