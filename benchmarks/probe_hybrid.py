@@ -36,7 +36,7 @@ maps                                                       held-out accuracy
 version 5 again, 2026-12-05 (simulated and trained anew)   77.2, 69.6, 73.3 % (mean 73.3)
 version 5, two bodies of every image (``--seeds 7 8``;     72.1, 70.2, 70.6 % (mean 71.0)
 2,100 chips of 562 objects)
-version 5, three bodies of every image (``--seeds 7 8     74.3, 74.2, 75.6 % (mean 74.7)
+version 5, three bodies of every image (``--seeds 7 8      74.3, 74.2, 75.6 % (mean 74.7)
 9``; 3,125 chips of 563 objects)
 version 5, ``--light`` (mean channel)                      76.6, 79.7, 79.5 % (mean 78.6)
 ... pointing within 0.2 of its usual spread                79.1, 75.4, 73.6 % (mean 76.0)
