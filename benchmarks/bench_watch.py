@@ -166,8 +166,7 @@ def main(argv=None):
             landed = json.loads(line)
             landings[landed["name"]] = landed
         complete = {name: landed["complete"] for name, landed in landings.items()}
-        complete[READY] = float("nan")
-        for row in rows:  # from the moment the file was whole (the lander's clock), to the chip's result
+        for row in rows[2:]:  # timed chips (not READY's): from their file being whole (the lander's clock) to result
             row["true_latency_ms"] = (json_time(row["classified"]) - complete[Path(row["source"]).name]) * 1e3
         good = [r for r in paced if not r["error"]]
         latency = [r["true_latency_ms"] for r in good]

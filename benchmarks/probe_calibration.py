@@ -46,6 +46,7 @@ from astropy.table import Table
 from scipy.optimize import isotonic_regression, minimize
 
 from celestialclass.evaluation.calibration import ece_if_calibrated, expected_calibration_error
+from celestialclass.training import fit_temperature
 
 SETS = ("held_out", "held_out_real")
 FAMILIES = ("none", "temperature", "platt", "beta", "isotonic")
@@ -75,9 +76,9 @@ def fit(family, z, y):
     """A map from logit differences to calibrated logit differences, fitted on (z, y)."""
     if family == "none":
         return lambda s: s
-    if family == "temperature":
-        log_t = minimize(lambda a: nll(z / np.exp(a[0]), y), [0.0]).x[0]
-        return lambda s: s / np.exp(log_t)
+    if family == "temperature":  # what the package fits (on the two classes' logits: 0 and z)
+        temperature = fit_temperature(np.stack([np.zeros_like(z), z], axis=1), y)
+        return lambda s: s / temperature
     if family == "platt":
         a, b = minimize(lambda w: nll(w[0] * z + w[1], y), [1.0, 0.0]).x
         return lambda s: a * s + b
