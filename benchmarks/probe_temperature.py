@@ -184,13 +184,15 @@ def stack(*sets):
 
 
 def main(argv=None):
+    from celestialclass.datasets.manifests import MIN_COVERAGE, MIN_VISIBILITY
     from celestialclass.evaluation.calibration import ece_if_calibrated, ece_interval, expected_calibration_error
     from probe_calibration import FAMILIES, fit, probabilities
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("build_dir", help="a default-model build's output directory (build.json, hybrid_*.csv)")
     parser.add_argument("work_dir", help="where each set's chips are saved (a second run reuses them)")
-    parser.add_argument("--weights", default="default", help="CelestialNet-Lite weights to probe (default: the bundled ones)")
+    parser.add_argument("--weights", default="default",
+                        help="CelestialNet-Lite weights to probe (default: the bundled ones)")
     parser.add_argument("--bodies", type=int, nargs=2, default=[400, 500], metavar=("VALIDATION", "HELD_OUT"),
                         help="new parametric bodies of the validation and held-out sets")
     parser.add_argument("--views", type=int, nargs=2, default=[2, 3], metavar=("VALIDATION", "HELD_OUT"),
@@ -201,8 +203,8 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
     build = json.loads((pathlib.Path(args.build_dir) / "build.json").read_text())
-    build.setdefault("min_coverage", 0.01)
-    build.setdefault("min_visibility", 5.0)
+    build.setdefault("min_coverage", MIN_COVERAGE)  # the build's rule for which chips show their object
+    build.setdefault("min_visibility", MIN_VISIBILITY)
     pathlib.Path(args.work_dir).mkdir(parents=True, exist_ok=True)
     sets = {name: draw(name, args, build, args.jobs) for name in SETS}
 
