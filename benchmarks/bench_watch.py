@@ -166,7 +166,7 @@ def main(argv=None):
             landed = json.loads(line)
             landings[landed["name"]] = landed
         complete = {name: landed["complete"] for name, landed in landings.items()}
-        for row in rows[2:]:  # timed chips (not READY's): from their file being whole (the lander's clock) to result
+        for row in paced + burst:  # from each timed file being whole (the lander's clock) to the chip's result
             row["true_latency_ms"] = (json_time(row["classified"]) - complete[Path(row["source"]).name]) * 1e3
         good = [r for r in paced if not r["error"]]
         latency = [r["true_latency_ms"] for r in good]

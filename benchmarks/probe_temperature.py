@@ -94,7 +94,7 @@ def _member_logits(job):
     from astropy.table import Table
 
     from celestialclass.datasets import shows_object
-    from celestialclass.schema import CLASS_NAMES, LABEL_SPELLING
+    from celestialclass.schema import CLASS_NAMES, MANIFEST_LABELS
     from celestialclass.simulate.dataset import _run
 
     task, min_coverage, min_visibility = job
@@ -111,8 +111,7 @@ def _member_logits(job):
                     stem = model.stem(image[None, None])
                     logits = model.body.member_logits(stem) if hasattr(model.body, "member_logits") \
                         else model.body(stem)[None]
-                label = next(name for name in CLASS_NAMES if LABEL_SPELLING[name] == row["Label"])
-                chips.append((row["ID"], CLASS_NAMES.index(label), logits[:, 0].numpy()))
+                chips.append((row["ID"], CLASS_NAMES.index(MANIFEST_LABELS[row["Label"]]), logits[:, 0].numpy()))
         return chips
 
 
@@ -131,7 +130,7 @@ def draw(name, args, build, jobs):
     instruments, blurry = ("ACS/WFC", "WFC3/UVIS"), build["blurry_fraction"]
     seed, side = args.seeds[SETS.index(name)], int(name.startswith("held_out"))
     if name.endswith("bodies"):
-        tasks = _tasks(args.bodies[side], 1, seed, blurry, instruments, 0.5)
+        tasks = _tasks(args.bodies[side], 1, seed, blurry, instruments, 0.5)  # simulate_dataset's defaults
     else:
         manifest = "hybrid_validation.csv" if name.startswith("validation") else "hybrid_test.csv"
         images = set(Table.read(pathlib.Path(args.build_dir) / manifest, format="ascii.csv")["Image"])
